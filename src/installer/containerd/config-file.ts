@@ -1,0 +1,80 @@
+import { readFile, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.ts';
+import { InstallerError } from '../errors.ts';
+import { applyStanza, parseConfig, removeStanza, stanzaAsParsed, verifyEdit, type RuntimeStanza, type SpliceRecord } from './config-edit.ts';
+import type { ContainerdTarget } from './detect.ts';
+
+// Reads, plans and writes containerd's config file as a unit: the pure edit of config-edit.ts
+// plus what depends on the file's form (a new file, a template, a drop-in that we own).
+
+export interface ConfigSnapshot {
+  /** The file's text, or null when it does not exist. */
+  text: string | null;
+}
+
+export interface PlannedConfig {
+  before: ConfigSnapshot;
+  /** The file's new text, or null to delete it. */
+  after: string | null;
+  changed: boolean;
+  splice: SpliceRecord;
+  created: boolean;
+}
+
+export async function readConfig(fileOnHost: string): Promise<ConfigSnapshot> {
+  try {
+    return { text: await readFile(fileOnHost, 'utf8') };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { text: null };
+    throw new InstallerError('ConfigUnreadable', `cannot read containerd config ${fileOnHost}: ${(error as Error).message}`);
+  }
+}
+
+/** The text a file starts with when shimkeeper has to create it. */
+function initialText(target: ContainerdTarget): string {
+  if (target.format === 'template') return '{{ template "base" . }}\n';
+  if (target.format === 'drop-in') return `# Written by shimkeeper; removed when the shim is uninstalled.\nversion = ${target.configVersion}\n`;
+  return `version = ${target.configVersion}\n`;
+}
+
+export function planInstallConfig(
+  target: ContainerdTarget,
+  before: ConfigSnapshot,
+  edit: { shim: string; stanza: RuntimeStanza; previous?: SpliceRecord | undefined },
+): PlannedConfig {
+  const created = before.text === null;
+  const original = before.text ?? initialText(target);
+  if (target.format !== 'template') parseConfig(original, target.configPath);
+  const result = applyStanza(original, {
+    shim: edit.shim,
+    configVersion: target.configVersion,
+    stanza: edit.stanza,
+    previous: edit.previous,
+    format: target.format,
+    file: target.configPath,
+  });
+  if (target.format !== 'template') {
+    verifyEdit(original, result.text, {
+      configVersion: target.configVersion,
+      handler: edit.stanza.handler,
+      expected: stanzaAsParsed(edit.stanza),
+      file: target.configPath,
+    });
+  }
+  return { before, after: result.text, changed: created || result.changed, splice: result.record, created };
+}
+
+export function planUninstallConfig(target: ContainerdTarget, before: ConfigSnapshot, shim: string, splice: SpliceRecord | undefined, createdByUs: boolean): PlannedConfig {
+  const noChange = { before, after: before.text, changed: false, splice: splice ?? { separator: '', displaced: '' }, created: false };
+  if (before.text === null) return noChange;
+  const result = removeStanza(before.text, shim, splice);
+  if (!result.changed) return noChange;
+  // A file we created (or a drop-in we own) that now holds only what we put there goes away.
+  const deleteFile = target.format === 'drop-in' || (createdByUs && result.text === initialText(target));
+  return { ...noChange, after: deleteFile ? null : result.text, changed: true };
+}
+
+export async function writeConfig(fileOnHost: string, text: string | null): Promise<void> {
+  if (text === null) await rm(fileOnHost, { force: true });
+  else await writeFileAtomic(fileOnHost, text);
+}

@@ -1,0 +1,67 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import { CRI_PROTO } from './cri-proto.ts';
+
+// A small promise-based client for containerd's CRI endpoint over its Unix socket.
+
+type Unary = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: unknown) => void) => void;
+
+let runtimeServiceConstructor: grpc.ServiceClientConstructor | undefined;
+
+function runtimeService(): grpc.ServiceClientConstructor {
+  if (!runtimeServiceConstructor) {
+    const root = protobuf.parse(CRI_PROTO, { keepCase: true }).root;
+    const definition = protoLoader.fromJSON(root.toJSON(), { keepCase: true, longs: Number, enums: String, defaults: true });
+    const loaded = grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } } };
+    runtimeServiceConstructor = loaded.runtime.v1.RuntimeService;
+  }
+  return runtimeServiceConstructor;
+}
+
+export interface CriVersion {
+  runtime_name: string;
+  runtime_version: string;
+  runtime_api_version: string;
+}
+
+export interface CriStatus {
+  status: { conditions: Array<{ type: string; status: boolean; reason: string; message: string }> };
+  info: Record<string, string>;
+}
+
+export class CriClient {
+  private readonly client: grpc.Client;
+  readonly socketPath: string;
+
+  constructor(socketPath: string) {
+    this.socketPath = socketPath;
+    const Service = runtimeService();
+    this.client = new Service(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    });
+  }
+
+  call<T>(method: string, request: object, timeoutMs = 10_000): Promise<T> {
+    const fn = (this.client as unknown as Record<string, Unary>)[method];
+    if (!fn) throw new Error(`CRI method ${method} is not in shimkeeper's CRI subset`);
+    return new Promise((resolve, reject) => {
+      fn.call(this.client, request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
+        if (error) reject(new Error(`CRI ${method} on ${this.socketPath}: ${error.details || error.message}`, { cause: error }));
+        else resolve(response as T);
+      });
+    });
+  }
+
+  version(timeoutMs?: number): Promise<CriVersion> {
+    return this.call('Version', { version: 'v1' }, timeoutMs);
+  }
+
+  status(timeoutMs?: number): Promise<CriStatus> {
+    return this.call('Status', { verbose: true }, timeoutMs);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

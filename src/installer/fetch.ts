@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { InstallerError } from './errors.ts';
+
+// Downloads the shim artifact to a private file and hashes it on the way. Nothing on the host
+// changes here: the caller verifies the digest before it touches containerd's files.
+
+export interface FetchOptions {
+  url: string;
+  destination: string;
+  maxBytes: number;
+  /** Time allowed until the response headers arrive. */
+  connectTimeoutMs: number;
+  /** Longest pause allowed between two chunks of the body. */
+  readTimeoutMs: number;
+  attempts: number;
+  initialBackoffMs: number;
+}
+
+export interface FetchedArtifact {
+  path: string;
+  bytes: number;
+  sha256: string;
+  attempts: number;
+}
+
+export const DEFAULT_FETCH = {
+  maxBytes: 512 * 1024 * 1024,
+  connectTimeoutMs: 30_000,
+  readTimeoutMs: 60_000,
+  attempts: 4,
+  initialBackoffMs: 1_000,
+} as const;
+
+export async function fetchArtifact(options: FetchOptions): Promise<FetchedArtifact> {
+  const url = parseArtifactUrl(options.url);
+  if (url.protocol === 'file:') return { ...(await copyLocalFile(fileURLToPath(url), options)), attempts: 1 };
+
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= options.attempts; attempt += 1) {
+    try {
+      return { ...(await downloadOnce(url, options)), attempts: attempt };
+    } catch (error) {
+      lastError = error;
+      await rm(options.destination, { force: true });
+      if (error instanceof InstallerError && !isRetryable(error) ) throw error;
+      if (attempt < options.attempts) await sleep(options.initialBackoffMs * 2 ** (attempt - 1));
+    }
+  }
+  const reason = lastError instanceof Error ? lastError.message : String(lastError);
+  throw new InstallerError('DownloadFailed', `download of ${options.url} failed after ${options.attempts} attempts: ${reason}`, { cause: lastError });
+}
+
+export function parseArtifactUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InstallerError('InvalidUrl', `artifact URL ${JSON.stringify(raw)} is not a valid URL`);
+  }
+  if (!['http:', 'https:', 'file:'].includes(url.protocol)) {
+    throw new InstallerError('InvalidUrl', `artifact URL ${raw} uses ${url.protocol}; only https, http and file are supported`);
+  }
+  return url;
+}
+
+const retryableCodes = new Set(['HttpServerError', 'DownloadInterrupted']);
+function isRetryable(error: InstallerError): boolean {
+  return retryableCodes.has(error.code);
+}
+
+async function downloadOnce(url: URL, options: FetchOptions): Promise<Omit<FetchedArtifact, 'attempts'>> {
+  const controller = new AbortController();
+  const connectTimer = setTimeout(() => controller.abort(new Error(`no response within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: controller.signal, redirect: 'follow' });
+  } catch (error) {
+    throw new InstallerError('DownloadInterrupted', `cannot reach ${url.href}: ${causeOf(error)}`, { cause: error });
+  } finally {
+    clearTimeout(connectTimer);
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    const code = response.status >= 500 || response.status === 429 || response.status === 408 ? 'HttpServerError' : 'HttpClientError';
+    throw new InstallerError(code, `GET ${url.href} answered ${response.status} ${response.statusText}`);
+  }
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (declared > options.maxBytes) {
+    await response.body?.cancel();
+    throw tooLarge(url.href, options.maxBytes, declared);
+  }
+  if (!response.body) throw new InstallerError('DownloadInterrupted', `GET ${url.href} returned no body`);
+
+  let idleTimer: NodeJS.Timeout | undefined;
+  const resetIdle = () => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => controller.abort(new Error(`no data for ${options.readTimeoutMs} ms`)), options.readTimeoutMs);
+  };
+  resetIdle();
+  const meter = new HashingMeter(url.href, options.maxBytes, resetIdle);
+  try {
+    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, createWriteStream(options.destination, { mode: 0o600 }));
+  } catch (error) {
+    if (error instanceof InstallerError) throw error;
+    throw new InstallerError('DownloadInterrupted', `download of ${url.href} broke off after ${meter.bytes} bytes: ${causeOf(error)}`, { cause: error });
+  } finally {
+    clearTimeout(idleTimer);
+  }
+  if (Number.isFinite(declared) && meter.bytes !== declared) {
+    throw new InstallerError('DownloadInterrupted', `download of ${url.href} is truncated: got ${meter.bytes} of ${declared} bytes`);
+  }
+  return { path: options.destination, bytes: meter.bytes, sha256: meter.digest() };
+}
+
+async function copyLocalFile(source: string, options: FetchOptions): Promise<Omit<FetchedArtifact, 'attempts'>> {
+  const meter = new HashingMeter(source, options.maxBytes, () => {});
+  try {
+    await pipeline(createReadStream(source), meter, createWriteStream(options.destination, { mode: 0o600 }));
+  } catch (error) {
+    await rm(options.destination, { force: true });
+    if (error instanceof InstallerError) throw error;
+    throw new InstallerError('DownloadFailed', `cannot read artifact ${source}: ${causeOf(error)}`, { cause: error });
+  }
+  return { path: options.destination, bytes: meter.bytes, sha256: meter.digest() };
+}
+
+/** Counts and hashes bytes as they stream past, and stops the stream at the size cap. */
+class HashingMeter extends Transform {
+  bytes = 0;
+  private readonly hash = createHash('sha256');
+  private readonly source: string;
+  private readonly maxBytes: number;
+  private readonly onChunk: () => void;
+
+  constructor(source: string, maxBytes: number, onChunk: () => void) {
+    super();
+    this.source = source;
+    this.maxBytes = maxBytes;
+    this.onChunk = onChunk;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.onChunk();
+    if (this.bytes > this.maxBytes) {
+      callback(tooLarge(this.source, this.maxBytes));
+      return;
+    }
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+function tooLarge(source: string, maxBytes: number, declared?: number): InstallerError {
+  const size = declared === undefined ? 'more' : `${declared} bytes`;
+  return new InstallerError('ArtifactTooLarge', `artifact ${source} is ${size} than the ${maxBytes}-byte limit (raise --max-artifact-bytes if this is expected)`);
+}
+
+function causeOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? error.cause.message : undefined;
+  return cause && cause !== error.message ? `${error.message} (${cause})` : error.message;
+}
+
+export function verifyDigest(artifact: FetchedArtifact, expected: string, url: string): void {
+  if (artifact.sha256 !== expected.toLowerCase()) {
+    throw new InstallerError(
+      'ChecksumMismatch',
+      `sha256 mismatch for ${url}: expected ${expected.toLowerCase()}, got ${artifact.sha256} (${artifact.bytes} bytes). ` +
+        'Nothing on the node was changed. Check the Shim\'s sha256 against the published artifact.',
+    );
+  }
+}

@@ -1,0 +1,37 @@
+import { mkdir } from 'node:fs/promises';
+import lockfile from 'proper-lockfile';
+import { InstallerError } from './errors.ts';
+
+// Installers of different Shims may run on one node at the same time; they all edit the same
+// containerd config and restart the same containerd, so they take turns.
+
+export interface LockOptions {
+  waitMs: number;
+}
+
+export async function withHostLock<T>(installDirOnHost: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
+  await mkdir(installDirOnHost, { recursive: true, mode: 0o755 });
+  const retries = Math.max(1, Math.ceil(options.waitMs / 500));
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(installDirOnHost, {
+      lockfilePath: `${installDirOnHost}/.lock`,
+      // A lock left by a killed installer goes stale once its holder stops refreshing it.
+      stale: 30_000,
+      update: 5_000,
+      retries: { retries, factor: 1, minTimeout: 500, maxTimeout: 500 },
+      realpath: false,
+    });
+  } catch (error) {
+    throw new InstallerError(
+      'LockBusy',
+      `another shimkeeper installer holds ${installDirOnHost}/.lock and did not finish within ${options.waitMs} ms; it will be retried`,
+      { cause: error },
+    );
+  }
+  try {
+    return await work();
+  } finally {
+    await release().catch(() => {});
+  }
+}

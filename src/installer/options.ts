@@ -1,0 +1,177 @@
+import { parseArgs } from 'node:util';
+import semver from 'semver';
+import { InstallerError } from './errors.ts';
+import type { RestartStrategy } from './containerd/restart.ts';
+import { DEFAULT_FETCH } from './fetch.ts';
+
+// The CLI contract of DESIGN.md. Every flag can also come from an environment variable of the
+// same name in upper snake case (`--host-root` ← HOST_ROOT), which is how the controller's Job
+// passes them; a flag on the command line wins over the environment.
+
+export type Command = 'install' | 'uninstall' | 'status';
+
+export interface InstallerOptions {
+  command: Command;
+  hostRoot: string;
+  shim: string;
+  handler: string;
+  url: string;
+  sha256: string;
+  version: string;
+  runtimeOptions: Record<string, string>;
+  installDir: string;
+  containerdConfig?: string | undefined;
+  containerdSocket?: string | undefined;
+  restart: RestartStrategy;
+  shimBinary?: string | undefined;
+  maxArtifactBytes: number;
+  healthTimeoutMs: number;
+  lockWaitMs: number;
+  terminationLog: string;
+}
+
+const FLAGS = {
+  'host-root': { type: 'string' },
+  shim: { type: 'string' },
+  handler: { type: 'string' },
+  url: { type: 'string' },
+  sha256: { type: 'string' },
+  version: { type: 'string' },
+  'runtime-option': { type: 'string', multiple: true },
+  'install-dir': { type: 'string' },
+  'containerd-config': { type: 'string' },
+  'containerd-socket': { type: 'string' },
+  restart: { type: 'string' },
+  'shim-binary': { type: 'string' },
+  'max-artifact-bytes': { type: 'string' },
+  'health-timeout': { type: 'string' },
+  'lock-wait': { type: 'string' },
+  'termination-log': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const USAGE = `Usage: shimkeeper-installer install|uninstall|status [flags]
+
+Installs a containerd shim on this node, wires it into containerd's config, restarts containerd
+and checks that it came back; or undoes all of that. Prints one JSON result as its last line.
+
+Flags (each also read from the environment variable in upper snake case, e.g. HOST_ROOT):
+  --host-root DIR            the host's / as mounted in this container (default /host)
+  --shim NAME                name of the Shim (required)
+  --handler NAME             CRI runtime handler (default: the shim name)
+  --url URL                  artifact: https://, http:// or file:// (install)
+  --sha256 HEX               expected sha256 of the artifact (install, required)
+  --version SEMVER           version of the shim, recorded and reported
+  --runtime-option KEY=VALUE containerd runtime option (repeatable; env RUNTIME_OPTION takes
+                             comma- or newline-separated pairs)
+  --install-dir DIR          host directory for binaries and state (default /opt/shimkeeper)
+  --containerd-config PATH   host path of the containerd config (default: detected)
+  --containerd-socket PATH   host path of containerd's socket (default: detected)
+  --restart MODE             auto|systemd|signal|none (default auto)
+  --shim-binary NAME         the shim's file name in the archive (default: the one
+                             containerd-shim-*-v1|v2 file)
+  --max-artifact-bytes N     refuse larger downloads and archives (default ${DEFAULT_FETCH.maxBytes})
+  --health-timeout SECONDS   how long containerd may take to come back (default 60)
+  --lock-wait SECONDS        how long to wait for another installer on this node (default 300)
+  --termination-log PATH     where the result is also written (default /dev/termination-log)
+`;
+
+export class UsageError extends InstallerError {
+  constructor(message: string) {
+    super('InvalidArguments', message);
+  }
+}
+
+export function parseInstallerArgs(argv: string[], env: NodeJS.ProcessEnv): InstallerOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
+  }
+  if (parsed.values.help) return 'help';
+  const command = parsed.positionals[0];
+  if (command !== 'install' && command !== 'uninstall' && command !== 'status') {
+    throw new UsageError(`expected a command install, uninstall or status, got ${JSON.stringify(command ?? '')}\n\n${USAGE}`);
+  }
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  const read = (flag: keyof typeof FLAGS): string | undefined => {
+    const value = values[flag];
+    if (typeof value === 'string') return value;
+    const fromEnv = env[flag.replaceAll('-', '_').toUpperCase()];
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  };
+  const shim = read('shim') ?? '';
+  const options: InstallerOptions = {
+    command,
+    hostRoot: read('host-root') ?? '/host',
+    shim,
+    handler: read('handler') ?? shim,
+    url: read('url') ?? '',
+    sha256: (read('sha256') ?? '').toLowerCase(),
+    version: read('version') ?? '',
+    runtimeOptions: parseRuntimeOptions(values['runtime-option'] as string[] | undefined, env['RUNTIME_OPTION']),
+    installDir: read('install-dir') ?? '/opt/shimkeeper',
+    containerdConfig: read('containerd-config'),
+    containerdSocket: read('containerd-socket'),
+    restart: parseRestart(read('restart') ?? 'auto'),
+    shimBinary: read('shim-binary'),
+    maxArtifactBytes: positiveNumber('max-artifact-bytes', read('max-artifact-bytes'), DEFAULT_FETCH.maxBytes),
+    healthTimeoutMs: positiveNumber('health-timeout', read('health-timeout'), 60) * 1000,
+    lockWaitMs: positiveNumber('lock-wait', read('lock-wait'), 300) * 1000,
+    terminationLog: read('termination-log') ?? '/dev/termination-log',
+  };
+  validate(options);
+  return options;
+}
+
+function parseRuntimeOptions(fromFlags: string[] | undefined, fromEnv: string | undefined): Record<string, string> {
+  const pairs = fromFlags ?? (fromEnv ? fromEnv.split(/[\n,]/).filter((p) => p.trim() !== '') : []);
+  const options: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--runtime-option ${JSON.stringify(pair)} is not KEY=VALUE`);
+    const key = pair.slice(0, eq).trim();
+    if (!/^[A-Za-z0-9_-]+$/.test(key)) throw new UsageError(`--runtime-option key ${JSON.stringify(key)} may hold only letters, digits, '_' and '-'`);
+    if (key in options) throw new UsageError(`--runtime-option ${key} is given twice`);
+    options[key] = pair.slice(eq + 1);
+  }
+  return options;
+}
+
+function parseRestart(value: string): RestartStrategy {
+  if (value === 'auto' || value === 'systemd' || value === 'signal' || value === 'none') return value;
+  throw new UsageError(`--restart must be auto, systemd, signal or none, not ${JSON.stringify(value)}`);
+}
+
+function positiveNumber(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${flag} must be a positive number, not ${JSON.stringify(raw)}`);
+  return value;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function validate(options: InstallerOptions): void {
+  if (options.command === 'status' && options.shim === '') return;
+  if (!DNS_SUBDOMAIN.test(options.shim) || options.shim.length > 253) {
+    throw new UsageError(`--shim must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(options.shim)}`);
+  }
+  if (!DNS_LABEL.test(options.handler) || options.handler.length > 63) {
+    throw new UsageError(`--handler must be a DNS label (lowercase letters, digits and '-', at most 63), got ${JSON.stringify(options.handler)}`);
+  }
+  if (!options.installDir.startsWith('/')) throw new UsageError(`--install-dir must be an absolute host path, got ${options.installDir}`);
+  for (const [flag, value] of [['containerd-config', options.containerdConfig], ['containerd-socket', options.containerdSocket]] as const) {
+    if (value !== undefined && !value.startsWith('/')) throw new UsageError(`--${flag} must be an absolute host path, got ${value}`);
+  }
+  if (options.command !== 'install') return;
+  if (!options.url) throw new UsageError('install needs --url (the artifact to download)');
+  if (!/^[a-f0-9]{64}$/.test(options.sha256)) {
+    throw new UsageError(`install needs --sha256 with the artifact's 64-hex-digit sha256 digest, got ${JSON.stringify(options.sha256)}`);
+  }
+  if (options.version !== '' && !semver.valid(options.version, { loose: true })) {
+    throw new UsageError(`--version must be a semantic version such as 1.2.3, got ${JSON.stringify(options.version)}`);
+  }
+}
