@@ -21,12 +21,6 @@ import type { ShimActionResult } from './report.ts';
 
 type Timings = Record<string, number>;
 
-export function runtimeTypeFor(binaryName: string): string {
-  const match = /^containerd-shim-(.+)-(v[12])$/.exec(binaryName);
-  if (!match) throw new InstallerError('ShimNotFound', `${binaryName} is not named containerd-shim-<name>-v1|v2`);
-  return `io.containerd.${match[1]}.${match[2]}`;
-}
-
 export async function install(options: InstallerOptions, procRoot?: string): Promise<ShimActionResult> {
   const timings: Timings = {};
   const revision = computeRevision({ url: options.url, sha256: options.sha256, handler: options.handler, runtimeOptions: options.runtimeOptions });
@@ -56,7 +50,10 @@ export async function install(options: InstallerOptions, procRoot?: string): Pro
       placedNewBinary = true;
     }
 
-    const stanza: RuntimeStanza = { handler: options.handler, runtimeType: runtimeTypeFor(binaryName), runtimePath: binaryPath, options: options.runtimeOptions };
+    // runtime_type holds the binary's absolute path: containerd 1.6 resolves only that (it ignores
+    // runtime_path when starting a sandbox), and later versions accept it too. runtime_path says
+    // the same for 1.7+, where it is the documented field.
+    const stanza: RuntimeStanza = { handler: options.handler, runtimeType: binaryPath, runtimePath: binaryPath, options: options.runtimeOptions };
     const planned = timed(timings, 'configureMs', () => planInstallConfig(target, before, { shim: options.shim, stanza, previous: previous?.splice }));
     const loadedNow = await handlerLoaded(hostPath(options.hostRoot, target.socketPath), options.handler);
     const mustRestart = planned.changed || placedNewBinary || loadedNow === false;
