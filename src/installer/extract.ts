@@ -1,4 +1,4 @@
-import { lstat, open, readdir, rename } from 'node:fs/promises';
+import { lstat, open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { extract as extractTar, list as listTar, type ReadEntry } from 'tar';
 import { InstallerError } from './errors.ts';
@@ -25,7 +25,9 @@ export interface ExtractedShim {
   binaryName: string;
 }
 
-export const DEFAULT_EXTRACT = { maxBytes: 1024 * 1024 * 1024, maxEntries: 10_000 } as const;
+/** An archive may unpack to this many times the download cap: room for compression, not for a zip bomb. */
+export const UNPACK_RATIO = 4;
+export const MAX_ARCHIVE_ENTRIES = 10_000;
 
 const SHIM_NAME = /^containerd-shim-[a-z0-9]+(?:[-_][a-z0-9]+)*-v[12]$/;
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
@@ -74,7 +76,11 @@ async function checkEntries(options: ExtractOptions): Promise<Map<string, string
       entry.resume();
     },
   }).catch((error: unknown) => {
-    throw new InstallerError('ArtifactInvalid', `${options.source} is not a readable tar archive: ${(error as Error).message}`, { cause: error });
+    const message = (error as Error).message;
+    if (/decompression ratio/.test(message)) {
+      throw new InstallerError('ArtifactUnsafe', `refusing archive ${options.source}: it decompresses like a zip bomb (${message}). Nothing was unpacked.`, { cause: error });
+    }
+    throw new InstallerError('ArtifactInvalid', `${options.source} is not a readable tar archive: ${message}`, { cause: error });
   });
   if (problem) throw new InstallerError('ArtifactUnsafe', `refusing archive ${options.source}: ${problem}. Nothing was unpacked.`);
   return entries;
@@ -139,8 +145,4 @@ async function placeBareBinary(options: ExtractOptions): Promise<ExtractedShim> 
   const binaryPath = path.join(options.destination, name);
   await rename(options.archive, binaryPath);
   return { binaryPath, binaryName: name };
-}
-
-export async function listFiles(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true })).map(String);
 }

@@ -30,7 +30,7 @@ export interface FetchedArtifact {
 }
 
 export const DEFAULT_FETCH = {
-  maxBytes: 512 * 1024 * 1024,
+  maxBytes: 256 * 1024 * 1024,
   connectTimeoutMs: 30_000,
   readTimeoutMs: 60_000,
   attempts: 4,

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { computeRevision } from '../api/revision.ts';
 import type { RuntimeStanza } from './containerd/config-edit.ts';
@@ -7,7 +7,7 @@ import { detectContainerd, hostPath, type ContainerdTarget } from './containerd/
 import { waitForContainerd } from './containerd/health.ts';
 import { restartContainerd } from './containerd/restart.ts';
 import { describeError, InstallerError } from './errors.ts';
-import { DEFAULT_EXTRACT, extractShim } from './extract.ts';
+import { extractShim, MAX_ARCHIVE_ENTRIES, UNPACK_RATIO } from './extract.ts';
 import { DEFAULT_FETCH, fetchArtifact, verifyDigest } from './fetch.ts';
 import { readHostState, writeHostState, type InstalledShim } from './host-state.ts';
 import { withHostLock } from './host-lock.ts';
@@ -59,9 +59,13 @@ export async function install(options: InstallerOptions, procRoot?: string): Pro
     const mustRestart = planned.changed || placedNewBinary || loadedNow === false;
 
     let restarted = false;
+    let wroteConfig = false;
     let containerdVersion = '';
     try {
-      if (planned.changed) await writeConfig(configOnHost, planned.after);
+      if (planned.changed) {
+        await writeConfig(configOnHost, planned.after);
+        wroteConfig = true;
+      }
       if (mustRestart) {
         const started = Date.now();
         const outcome = await restartContainerd({ strategy: options.restart, hostRoot: options.hostRoot, target, procRoot });
@@ -73,10 +77,10 @@ export async function install(options: InstallerOptions, procRoot?: string): Pro
       timings['healthMs'] = Date.now() - healthStarted;
       containerdVersion = health.version;
     } catch (error) {
-      await rollBack({ options, target, planned, configOnHost, restarted, previous, newRevisionDir: placedNewBinary ? revisionDir(options.installDir, options.shim, revision) : null, procRoot });
+      await rollBack({ options, target, planned, configOnHost, wroteConfig, restarted, previous, newRevisionDir: placedNewBinary ? revisionDir(options.installDir, options.shim, revision) : null, procRoot });
       throw new InstallerError(
         error instanceof InstallerError ? error.code : 'InstallFailed',
-        `${describeError(error)}. Rolled back: ${target.configPath} is as it was${restarted ? ' and containerd was restarted on it and is healthy' : ''}.`,
+        `${describeError(error)}. Rolled back: ${target.configPath} is as it was${restarted ? ', containerd was restarted on it and is healthy' : ''}.`,
         { cause: error },
       );
     }
@@ -126,13 +130,20 @@ async function fetchAndPlace(options: InstallerOptions, revision: string, instal
   const workDir = await mkdtemp(path.join(installDirOnHost, '.work-'));
   try {
     const downloadStarted = Date.now();
-    const artifact = await fetchArtifact({ url: options.url, destination: path.join(workDir, 'artifact'), ...DEFAULT_FETCH, maxBytes: options.maxArtifactBytes });
+    const artifact = await fetchArtifact({ url: options.url, destination: path.join(workDir, 'artifact'), ...DEFAULT_FETCH, maxBytes: options.maxArtifactBytes, attempts: options.downloadAttempts });
     timings['downloadMs'] = Date.now() - downloadStarted;
     timings['artifactBytes'] = artifact.bytes;
     timed(timings, 'verifyMs', () => verifyDigest(artifact, options.sha256, options.url));
     const extractStarted = Date.now();
     const unpackDir = await mkdtemp(path.join(workDir, 'unpack-'));
-    const extracted = await extractShim({ archive: artifact.path, destination: unpackDir, ...DEFAULT_EXTRACT, shimBinary: options.shimBinary, source: options.url });
+    const extracted = await extractShim({
+      archive: artifact.path,
+      destination: unpackDir,
+      maxBytes: options.maxArtifactBytes * UNPACK_RATIO,
+      maxEntries: MAX_ARCHIVE_ENTRIES,
+      shimBinary: options.shimBinary,
+      source: options.url,
+    });
     const binaryPath = path.posix.join(revisionDir(options.installDir, options.shim, revision), extracted.binaryName);
     await placeBinary(extracted.binaryPath, hostPath(options.hostRoot, binaryPath));
     timings['extractMs'] = Date.now() - extractStarted;
@@ -154,20 +165,24 @@ async function rollBack(context: {
   target: ContainerdTarget;
   planned: PlannedConfig;
   configOnHost: string;
+  wroteConfig: boolean;
   restarted: boolean;
   previous: InstalledShim | undefined;
   newRevisionDir: string | null;
   procRoot: string | undefined;
 }): Promise<void> {
   const { options, target, planned } = context;
+  const previousRevisionDir = context.previous ? path.posix.dirname(context.previous.binaryPath) : null;
+  if (context.newRevisionDir && context.newRevisionDir !== previousRevisionDir) {
+    await rm(hostPath(options.hostRoot, context.newRevisionDir), { recursive: true, force: true });
+    // The shim's own directory goes too when this install created it.
+    await rmdir(path.dirname(hostPath(options.hostRoot, context.newRevisionDir))).catch(() => {});
+  }
   try {
-    if (planned.changed) await writeConfig(context.configOnHost, planned.before.text);
+    if (context.wroteConfig) await writeConfig(context.configOnHost, planned.before.text);
     if (context.restarted) {
       await restartContainerd({ strategy: options.restart, hostRoot: options.hostRoot, target, procRoot: context.procRoot });
       await waitForContainerd({ socketPath: hostPath(options.hostRoot, target.socketPath), handler: context.previous?.handler ?? null, timeoutMs: options.healthTimeoutMs });
-    }
-    if (context.newRevisionDir && context.newRevisionDir !== (context.previous && path.posix.dirname(context.previous.binaryPath))) {
-      await rm(hostPath(options.hostRoot, context.newRevisionDir), { recursive: true, force: true });
     }
   } catch (error) {
     throw new InstallerError(

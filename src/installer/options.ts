@@ -3,6 +3,7 @@ import semver from 'semver';
 import { InstallerError } from './errors.ts';
 import type { RestartStrategy } from './containerd/restart.ts';
 import { DEFAULT_FETCH } from './fetch.ts';
+import { UNPACK_RATIO } from './extract.ts';
 
 // The CLI contract of DESIGN.md. Every flag can also come from an environment variable of the
 // same name in upper snake case (`--host-root` ← HOST_ROOT), which is how the controller's Job
@@ -25,6 +26,7 @@ export interface InstallerOptions {
   restart: RestartStrategy;
   shimBinary?: string | undefined;
   maxArtifactBytes: number;
+  downloadAttempts: number;
   healthTimeoutMs: number;
   lockWaitMs: number;
   terminationLog: string;
@@ -44,6 +46,7 @@ const FLAGS = {
   restart: { type: 'string' },
   'shim-binary': { type: 'string' },
   'max-artifact-bytes': { type: 'string' },
+  'download-attempts': { type: 'string' },
   'health-timeout': { type: 'string' },
   'lock-wait': { type: 'string' },
   'termination-log': { type: 'string' },
@@ -70,7 +73,9 @@ Flags (each also read from the environment variable in upper snake case, e.g. HO
   --restart MODE             auto|systemd|signal|none (default auto)
   --shim-binary NAME         the shim's file name in the archive (default: the one
                              containerd-shim-*-v1|v2 file)
-  --max-artifact-bytes N     refuse larger downloads and archives (default ${DEFAULT_FETCH.maxBytes})
+  --max-artifact-bytes N     refuse larger downloads (default ${DEFAULT_FETCH.maxBytes}); archives
+                             may unpack to at most ${UNPACK_RATIO} times this
+  --download-attempts N      tries per download, with exponential backoff (default ${DEFAULT_FETCH.attempts})
   --health-timeout SECONDS   how long containerd may take to come back (default 60)
   --lock-wait SECONDS        how long to wait for another installer on this node (default 300)
   --termination-log PATH     where the result is also written (default /dev/termination-log)
@@ -117,6 +122,7 @@ export function parseInstallerArgs(argv: string[], env: NodeJS.ProcessEnv): Inst
     restart: parseRestart(read('restart') ?? 'auto'),
     shimBinary: read('shim-binary'),
     maxArtifactBytes: positiveNumber('max-artifact-bytes', read('max-artifact-bytes'), DEFAULT_FETCH.maxBytes),
+    downloadAttempts: Math.floor(positiveNumber('download-attempts', read('download-attempts'), DEFAULT_FETCH.attempts)),
     healthTimeoutMs: positiveNumber('health-timeout', read('health-timeout'), 60) * 1000,
     lockWaitMs: positiveNumber('lock-wait', read('lock-wait'), 300) * 1000,
     terminationLog: read('termination-log') ?? '/dev/termination-log',

@@ -64,7 +64,16 @@ process.on('exit', () => {
   for (const kill of running) kill();
 });
 
-export async function startContainerd(options: { config?: (dir: string) => string } = {}): Promise<TestContainerd> {
+export interface ContainerdOptions {
+  config?: (dir: string) => string;
+  /**
+   * Fault injection: while the config contains this text, the supervisor's containerd "refuses"
+   * to start (exits at once), as a real containerd does with a config it cannot load.
+   */
+  refuseConfigContaining?: string;
+}
+
+export async function startContainerd(options: ContainerdOptions = {}): Promise<TestContainerd> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'shimkeeper-containerd-'));
   const configPath = path.join(dir, 'config.toml');
   const socketPath = path.join(dir, 'containerd.sock');
@@ -74,8 +83,14 @@ export async function startContainerd(options: { config?: (dir: string) => strin
   // The supervisor restarts containerd whenever it exits, until the stop file appears.
   const supervisor: ChildProcess = spawn(
     'bash',
-    ['-c', `while [ ! -e "$STOP" ]; do containerd --config "$CONFIG" >>"$LOG" 2>&1; sleep 0.2; done`],
-    { env: { ...process.env, STOP: stopFile, CONFIG: configPath, LOG: logPath, PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: 'ignore', detached: true },
+    [
+      '-c',
+      `while [ ! -e "$STOP" ]; do
+         if [ -n "$REFUSE" ] && grep -qF -- "$REFUSE" "$CONFIG"; then echo "test fault: containerd refuses this config" >>"$LOG"; sleep 0.2; continue; fi
+         containerd --config "$CONFIG" >>"$LOG" 2>&1; sleep 0.2
+       done`,
+    ],
+    { env: { ...process.env, STOP: stopFile, CONFIG: configPath, LOG: logPath, REFUSE: options.refuseConfigContaining ?? '', PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: 'ignore', detached: true },
   );
   // Synchronous, so it also works from an 'exit' handler. Never shell out to kill(1) with a
   // negative PID: some versions read it as a signal and end up signalling every process.

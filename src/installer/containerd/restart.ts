@@ -61,7 +61,9 @@ async function restartWithSignal(options: RestartOptions): Promise<RestartOutcom
   const procRoot = options.procRoot ?? '/proc';
   const pid = await findSocketOwner(procRoot, options.target.socketPath);
   if (pid === undefined) {
-    throw new InstallerError('RestartFailed', `no containerd process owns ${options.target.socketPath}; is containerd running, and does the installer pod use hostPID?`);
+    // Nothing to stop (containerd is down, e.g. it refused a config): its supervisor starts it
+    // again with the config as it is now, which the health check then judges.
+    return { method: 'signal', detail: `no containerd process owns ${options.target.socketPath} (needs hostPID when run in a pod); waiting for its supervisor to start it` };
   }
   process.kill(pid, 'SIGTERM');
   const stopBy = Date.now() + (options.stopTimeoutMs ?? 30_000);
