@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { parseInstallerArgs, type InstallerOptions } from '../../../src/installer/options.ts';
+
+const digest = 'ab'.repeat(32);
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseInstallerArgs(argv, env) as InstallerOptions;
+
+describe('installer CLI contract', () => {
+  it('applies the documented defaults', () => {
+    const options = parse(['install', '--shim', 'spin', '--url', 'https://example.test/a.tgz', '--sha256', digest]);
+    expect(options).toMatchObject({ command: 'install', hostRoot: '/host', installDir: '/opt/shimkeeper', handler: 'spin', restart: 'auto', runtimeOptions: {} });
+  });
+
+  it('reads every flag from the environment in upper snake case; flags win', () => {
+    const env = { HOST_ROOT: '/h', SHIM: 'spin', HANDLER: 'spin-h', URL: 'file:///a.tgz', SHA256: digest.toUpperCase(), VERSION: '1.2.3', INSTALL_DIR: '/opt/x', CONTAINERD_CONFIG: '/etc/c.toml', CONTAINERD_SOCKET: '/run/c.sock', RESTART: 'none', RUNTIME_OPTION: 'A=1,B=two' };
+    expect(parse(['install'], env)).toMatchObject({ hostRoot: '/h', shim: 'spin', handler: 'spin-h', url: 'file:///a.tgz', sha256: digest, version: '1.2.3', installDir: '/opt/x', containerdConfig: '/etc/c.toml', containerdSocket: '/run/c.sock', restart: 'none', runtimeOptions: { A: '1', B: 'two' } });
+    expect(parse(['install', '--restart', 'signal', '--runtime-option', 'C=3'], env)).toMatchObject({ restart: 'signal', runtimeOptions: { C: '3' } });
+  });
+
+  it.each([
+    [['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', 'nothex'], /64-hex-digit sha256/],
+    [['install', '--shim', 'spin', '--sha256', digest], /needs --url/],
+    [['install', '--shim', 'Spin!', '--url', 'https://x/a', '--sha256', digest], /--shim must be a Kubernetes object name/],
+    [['install', '--shim', 'spin', '--handler', 'a.b', '--url', 'https://x/a', '--sha256', digest], /--handler must be a DNS label/],
+    [['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest, '--runtime-option', 'a.b=1'], /may hold only letters/],
+    [['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest, '--runtime-option', 'novalue'], /is not KEY=VALUE/],
+    [['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest, '--restart', 'reboot'], /--restart must be/],
+    [['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest, '--version', 'latest'], /semantic version/],
+    [['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest, '--install-dir', 'relative'], /absolute host path/],
+    [['frobnicate'], /expected a command/],
+    [['install', '--no-such-flag'], /Unknown option/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseInstallerArgs(argv, {})).toThrow(message);
+  });
+
+  it('status needs no shim', () => {
+    expect(parse(['status'])).toMatchObject({ command: 'status', shim: '' });
+  });
+});
