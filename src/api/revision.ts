@@ -6,6 +6,8 @@ export interface RevisionInputs {
   sha256: string;
   handler: string;
   runtimeOptions: Record<string, string>;
+  /** The shim's file name in the archive, when the Shim names one. */
+  shimBinary?: string | undefined;
 }
 
 /**
@@ -18,6 +20,9 @@ export function computeRevision(inputs: RevisionInputs): string {
   const options = Object.keys(inputs.runtimeOptions)
     .sort()
     .map((key) => [key, inputs.runtimeOptions[key]]);
-  const canonical = JSON.stringify([inputs.url, inputs.sha256.toLowerCase(), inputs.handler, options]);
+  const parts: unknown[] = [inputs.url, inputs.sha256.toLowerCase(), inputs.handler, options];
+  // Appended only when set, so revisions of Shims that do not name a binary stay as they were.
+  if (inputs.shimBinary) parts.push(inputs.shimBinary);
+  const canonical = JSON.stringify(parts);
   return createHash('sha256').update(canonical).digest('hex').slice(0, 10);
 }

@@ -23,7 +23,13 @@ type Timings = Record<string, number>;
 
 export async function install(options: InstallerOptions, procRoot?: string): Promise<ShimActionResult> {
   const timings: Timings = {};
-  const revision = computeRevision({ url: options.url, sha256: options.sha256, handler: options.handler, runtimeOptions: options.runtimeOptions });
+  const revision = computeRevision({
+    url: options.url,
+    sha256: options.sha256,
+    handler: options.handler,
+    runtimeOptions: options.runtimeOptions,
+    shimBinary: options.shimBinary,
+  });
   const installDirOnHost = hostPath(options.hostRoot, options.installDir);
   const target = await detectContainerd({ hostRoot: options.hostRoot, shim: options.shim, configPath: options.containerdConfig, socketPath: options.containerdSocket });
 
@@ -133,7 +139,7 @@ async function fetchAndPlace(options: InstallerOptions, revision: string, instal
     const artifact = await fetchArtifact({ url: options.url, destination: path.join(workDir, 'artifact'), ...DEFAULT_FETCH, maxBytes: options.maxArtifactBytes, attempts: options.downloadAttempts });
     timings['downloadMs'] = Date.now() - downloadStarted;
     timings['artifactBytes'] = artifact.bytes;
-    timed(timings, 'verifyMs', () => verifyDigest(artifact, options.sha256, options.url));
+    if (options.sha256) timed(timings, 'verifyMs', () => verifyDigest(artifact, options.sha256, options.url));
     const extractStarted = Date.now();
     const unpackDir = await mkdtemp(path.join(workDir, 'unpack-'));
     const extracted = await extractShim({

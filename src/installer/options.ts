@@ -17,7 +17,9 @@ export interface InstallerOptions {
   shim: string;
   handler: string;
   url: string;
+  /** '' only with --insecure-skip-checksum. */
   sha256: string;
+  insecureSkipChecksum: boolean;
   version: string;
   runtimeOptions: Record<string, string>;
   installDir: string;
@@ -38,6 +40,7 @@ const FLAGS = {
   handler: { type: 'string' },
   url: { type: 'string' },
   sha256: { type: 'string' },
+  'insecure-skip-checksum': { type: 'boolean' },
   version: { type: 'string' },
   'runtime-option': { type: 'string', multiple: true },
   'install-dir': { type: 'string' },
@@ -64,6 +67,7 @@ Flags (each also read from the environment variable in upper snake case, e.g. HO
   --handler NAME             CRI runtime handler (default: the shim name)
   --url URL                  artifact: https://, http:// or file:// (install)
   --sha256 HEX               expected sha256 of the artifact (install, required)
+  --insecure-skip-checksum   install without --sha256 (the Shim's insecureSkipChecksum)
   --version SEMVER           version of the shim, recorded and reported
   --runtime-option KEY=VALUE containerd runtime option (repeatable; env RUNTIME_OPTION takes
                              comma- or newline-separated pairs)
@@ -114,6 +118,7 @@ export function parseInstallerArgs(argv: string[], env: NodeJS.ProcessEnv): Inst
     handler: read('handler') ?? shim,
     url: read('url') ?? '',
     sha256: (read('sha256') ?? '').toLowerCase(),
+    insecureSkipChecksum: values['insecure-skip-checksum'] === true || env['INSECURE_SKIP_CHECKSUM'] === 'true',
     version: read('version') ?? '',
     runtimeOptions: parseRuntimeOptions(values['runtime-option'] as string[] | undefined, env['RUNTIME_OPTION']),
     installDir: read('install-dir') ?? '/opt/shimkeeper',
@@ -174,7 +179,8 @@ function validate(options: InstallerOptions): void {
   }
   if (options.command !== 'install') return;
   if (!options.url) throw new UsageError('install needs --url (the artifact to download)');
-  if (!/^[a-f0-9]{64}$/.test(options.sha256)) {
+  const unverifiedByChoice = options.insecureSkipChecksum && options.sha256 === '';
+  if (!unverifiedByChoice && !/^[a-f0-9]{64}$/.test(options.sha256)) {
     throw new UsageError(`install needs --sha256 with the artifact's 64-hex-digit sha256 digest, got ${JSON.stringify(options.sha256)}`);
   }
   if (options.version !== '' && !semver.valid(options.version, { loose: true })) {

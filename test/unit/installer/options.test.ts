@@ -32,6 +32,12 @@ describe('installer CLI contract', () => {
     expect(() => parseInstallerArgs(argv, {})).toThrow(message);
   });
 
+  it('installs without a digest only when told to skip the checksum explicitly', () => {
+    expect(() => parseInstallerArgs(['install', '--shim', 'spin', '--url', 'https://x/a'], {})).toThrow(/64-hex-digit sha256/);
+    expect(parse(['install', '--shim', 'spin', '--url', 'https://x/a', '--insecure-skip-checksum'])).toMatchObject({ sha256: '', insecureSkipChecksum: true });
+    expect(parse(['install'], { SHIM: 'spin', URL: 'https://x/a', INSECURE_SKIP_CHECKSUM: 'true' })).toMatchObject({ insecureSkipChecksum: true });
+  });
+
   it('status needs no shim', () => {
     expect(parse(['status'])).toMatchObject({ command: 'status', shim: '' });
   });

@@ -1,0 +1,229 @@
+// The `Shim` resource (runtime.shimkeeper.dev/v1alpha1, cluster-scoped).
+//
+// The spec is a superset of the upstream runtime-class-manager (kwasm / spinkube) Shim: an upstream
+// manifest works after changing its apiVersion, provided it carries a sha256 (or opts out of
+// verification explicitly, see `FetchStrategy.insecureSkipChecksum`). Field names and nesting follow
+// upstream exactly; everything shimkeeper adds is optional.
+
+import { API_GROUP, API_VERSION, SHIM_KIND } from './names.ts';
+
+export const SHIM_API_VERSION = `${API_GROUP}/${API_VERSION}`;
+
+/** The only fetch strategy there is (upstream spells it this way in its samples). */
+export const FETCH_STRATEGY_ANONYMOUS_HTTP = 'anonymousHttp';
+
+export type RolloutStrategyType = 'rolling' | 'recreate';
+
+/** An integer, or a percentage string such as `"25%"` (Kubernetes int-or-string). */
+export type IntOrPercent = number | string;
+
+export interface AnonHttpSpec {
+  /** http(s):// or file:// URL of the shim archive (a .tar.gz holding `containerd-shim-*-v2`) or binary. */
+  location: string;
+  /** Lowercase hex sha256 of the artifact at `location`. shimkeeper addition; required unless opted out. */
+  sha256?: string;
+}
+
+/** One artifact per node platform. Upstream name and shape: `{os, arch, location, sha256}`. */
+export interface PlatformArtifact {
+  /** Matches the node's `kubernetes.io/os` label, e.g. `linux`. */
+  os: string;
+  /** Matches the node's `kubernetes.io/arch`; `x86_64` = `amd64` and `aarch64` = `arm64`. */
+  arch: string;
+  location: string;
+  sha256?: string;
+}
+
+export interface FetchStrategy {
+  /** Upstream requires it; shimkeeper accepts it missing. Only `anonymousHttp` exists. */
+  type?: typeof FETCH_STRATEGY_ANONYMOUS_HTTP;
+  /** The single artifact for every node. Ignored when `platforms` is non-empty (as upstream). */
+  anonHttp?: AnonHttpSpec;
+  /** Per-platform artifacts. A node whose platform is not listed is reported unsupported. */
+  platforms?: PlatformArtifact[];
+  /**
+   * shimkeeper addition. Every artifact needs a sha256 unless this is `true`; then artifacts without
+   * one are installed unverified (a given sha256 is still checked). Named after Kubernetes'
+   * `insecureSkipTLSVerify` so the risk is visible in review.
+   */
+  insecureSkipChecksum?: boolean;
+}
+
+export interface RuntimeClassSpec {
+  /** Name of the RuntimeClass shimkeeper creates (DNS subdomain). */
+  name: string;
+  /** containerd runtime handler, e.g. `spin` (DNS label); also the RuntimeClass `handler`. */
+  handler: string;
+}
+
+export interface RollingSpec {
+  /**
+   * How many nodes may install or uninstall at once: an integer ≥ 1, or a percentage of the nodes the
+   * Shim manages (its targets plus nodes it still has to uninstall from), rounded down, at least 1.
+   * Default 1.
+   */
+  maxUpdate?: IntOrPercent;
+}
+
+export interface RolloutStrategy {
+  type: RolloutStrategyType;
+  rolling?: RollingSpec;
+  /**
+   * shimkeeper addition: the failure budget. When this many target nodes have failed to install the
+   * desired revision, no new install starts (Progressing=False, reason RolloutPaused) until the spec
+   * changes the revision or raises the budget, or the failed node's status annotation is removed.
+   * Integer ≥ 1 or percentage of target nodes; default 1.
+   */
+  maxFailedNodes?: IntOrPercent;
+}
+
+export interface ShimSpec {
+  /** Nodes with all these labels are targets. Empty or absent: only nodes that opt in by annotation. */
+  nodeSelector?: Record<string, string>;
+  /** shimkeeper addition: semver of the shim, passed to the installer and reported back. */
+  version?: string;
+  fetchStrategy: FetchStrategy;
+  runtimeClass: RuntimeClassSpec;
+  /** Upstream requires it; shimkeeper defaults it to `{type: rolling, rolling: {maxUpdate: 1}}`. */
+  rolloutStrategy?: RolloutStrategy;
+  /** containerd runtime `options` for this handler, e.g. `{SystemdCgroup: "true"}`. */
+  containerdRuntimeOptions?: Record<string, string>;
+  /** shimkeeper addition: the `containerd-shim-*-v2` file inside the archive, when it holds several. */
+  shimBinary?: string;
+}
+
+/** metav1.Condition. */
+export interface Condition {
+  type: ShimConditionType | string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  /** RFC 3339, second precision (the API server truncates to seconds). */
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export type ShimConditionType = 'Ready' | 'Progressing' | 'Degraded';
+
+export interface FailingNode {
+  node: string;
+  message: string;
+}
+
+/** The revision nodes of one platform get. With a single anonHttp artifact every platform has the same one. */
+export interface PlatformRevision {
+  /** `os/arch` with Go arch names, e.g. `linux/amd64`. */
+  platform: string;
+  revision: string;
+}
+
+export interface ShimStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  /** Target nodes (upstream field). */
+  nodes?: number;
+  /** Target nodes carrying the ready label (upstream field): a working version is installed. */
+  nodesReady?: number;
+  /** Target nodes that run the desired revision. */
+  nodesUpdated?: number;
+  /** Nodes whose last install or uninstall failed (see failingNodes). */
+  nodesFailed?: number;
+  /** Target nodes that can never get the shim (Windows, not containerd, no artifact for their platform). */
+  nodesUnsupported?: number;
+  /** Desired revision per platform among the target nodes, sorted by platform. */
+  revisions?: PlatformRevision[];
+  /** At most {@link MAX_FAILING_NODES} failing nodes, sorted by name. */
+  failingNodes?: FailingNode[];
+}
+
+export const MAX_FAILING_NODES = 10;
+
+export interface ShimMetadata {
+  name: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface Shim {
+  apiVersion: typeof SHIM_API_VERSION | string;
+  kind: typeof SHIM_KIND | string;
+  metadata: ShimMetadata;
+  spec: ShimSpec;
+  status?: ShimStatus;
+}
+
+export const DEFAULT_MAX_UPDATE = 1;
+export const DEFAULT_MAX_FAILED_NODES = 1;
+
+/**
+ * Patterns shared by the CRD schema (RE2, evaluated by the API server) and validate.ts (JavaScript),
+ * so both enforce the same rules. Each is valid in both dialects.
+ */
+export const PATTERNS = {
+  /** RFC 1123 subdomain (object names, RuntimeClass name). */
+  dnsSubdomain: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  /** RFC 1123 label: what Kubernetes requires of a RuntimeClass handler. */
+  dnsLabel: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  /** What the installer can fetch. */
+  location: '^(https?|file)://[^\\s]+$',
+  sha256: '^[a-f0-9]{64}$',
+  /** Semantic version 2.0 with an optional leading `v` (shim releases are tagged `v0.19.0`). */
+  semver:
+    '^v?(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$',
+  /** `os` and `arch` as Kubernetes and uname spell them (lowercase). */
+  platformPart: '^[a-z0-9_]+$',
+  /** Percentages for int-or-string fields: 1% to 100%. */
+  percent: '^(100|[1-9][0-9]?)%$',
+  /** A file name only: the installer looks it up inside the archive. */
+  shimBinary: '^containerd-shim-[a-z0-9][a-z0-9._-]*-v2$',
+  /** containerd runtime option names are TOML bare keys (e.g. SystemdCgroup, BinaryName). */
+  runtimeOptionKey: '^[A-Za-z0-9_-]+$',
+  /** Label values (nodeSelector). */
+  labelValue: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$',
+  /** Label keys (nodeSelector): optional DNS-subdomain prefix and a name. */
+  labelKey:
+    '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+} as const;
+
+/**
+ * Limits shared by schema and validation. The name limit keeps the derived node label key
+ * `<name>.shim.runtime.shimkeeper.dev/ready` a valid (≤ 253 character) label prefix.
+ */
+export const LIMITS = {
+  shimName: 253 - `.shim.${API_GROUP}`.length,
+  dnsSubdomain: 253,
+  dnsLabel: 63,
+  location: 2048,
+  platforms: 16,
+  runtimeOptions: 32,
+  runtimeOptionKey: 128,
+  runtimeOptionValue: 1024,
+  nodeSelector: 32,
+  labelKey: 317,
+  labelValue: 63,
+  version: 128,
+  platformPart: 32,
+  shimBinary: 253,
+} as const;
+
+export interface EffectiveRollout {
+  type: RolloutStrategyType;
+  maxUpdate: IntOrPercent;
+  maxFailedNodes: IntOrPercent;
+}
+
+/** The rollout strategy with shimkeeper's defaults filled in. */
+export function effectiveRolloutStrategy(spec: ShimSpec): EffectiveRollout {
+  const strategy = spec.rolloutStrategy;
+  return {
+    type: strategy?.type ?? 'rolling',
+    maxUpdate: strategy?.rolling?.maxUpdate ?? DEFAULT_MAX_UPDATE,
+    maxFailedNodes: strategy?.maxFailedNodes ?? DEFAULT_MAX_FAILED_NODES,
+  };
+}

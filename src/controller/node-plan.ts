@@ -1,0 +1,169 @@
+// Per-node building blocks of the planner: what a finished Job means for its node, what a node's
+// record looks like while a Job runs, the ready label, retry backoff.
+
+import type { JobAction } from './jobs.ts';
+import type { NodeShimRecord } from './node-status.ts';
+import type { ObservedJob, ObservedNode } from './planner.ts';
+
+export const BACKOFF_INITIAL_MS = 10_000;
+export const BACKOFF_MAX_MS = 300_000;
+
+/** Delay before retrying after `failures` consecutive failures: 10 s doubling, at most 5 min. */
+export function backoffMs(failures: number): number {
+  const exponent = Math.max(0, failures - 1);
+  return Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.min(exponent, 20));
+}
+
+/** When a failed node may be tried again (epoch ms); unparseable times allow it at once. */
+export function retryDueAt(failed: NodeShimRecord): number {
+  const since = Date.parse(failed.time);
+  return Number.isNaN(since) ? 0 : since + backoffMs(failed.failures ?? 1);
+}
+
+export function containerdVersion(runtime: string | undefined): string | undefined {
+  return runtime?.startsWith('containerd://') ? runtime.slice('containerd://'.length) : undefined;
+}
+
+/** Why a node can never run a containerd shim, before looking at artifacts. */
+export function nodeUnsupported(node: ObservedNode): string | undefined {
+  const runtime = node.containerRuntimeVersion;
+  // An unreported runtime (fresh node, hand-made Node objects) is given the benefit of the doubt:
+  // the installer checks for containerd itself and fails clearly if it is not there.
+  if (runtime && !runtime.startsWith('containerd://')) return `container runtime ${runtime} is not containerd`;
+  return undefined;
+}
+
+/** Consecutive failures recorded for `revision` (an installed record resets the count). */
+export function failuresAt(previous: NodeShimRecord | null, revision: string | undefined): number {
+  if (!previous || previous.revision !== revision || previous.state === 'installed') return 0;
+  return previous.failures ?? 0;
+}
+
+/** Builds a record without absent fields, so records compare and serialise alike however built. */
+export function makeRecord(fields: NodeShimRecord): NodeShimRecord {
+  const kept = Object.entries(fields).filter(([, v]) => v !== undefined && v !== '' && v !== 0);
+  return Object.fromEntries(kept) as unknown as NodeShimRecord;
+}
+
+export interface JobEvent {
+  eventType: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface JobOutcome {
+  record: NodeShimRecord | null;
+  event: JobEvent;
+}
+
+/** Why a finished Job did not succeed, or undefined when it did. */
+function jobError(job: ObservedJob): string | undefined {
+  const result = job.result ?? null;
+  if (result?.ok === false) return result.error;
+  if (job.phase === 'failed') return job.error ?? 'installer Job failed without reporting a result';
+  if (!result) return 'installer Job finished without reporting a result';
+  if (result.action !== job.action) return `installer reported action ${result.action}, expected ${job.action}`;
+  if (job.action === 'install' && result.revision !== job.revision) {
+    // Trusting it would make the node look outdated forever and reinstall in a loop.
+    return `installer reported revision ${result.revision ?? '(none)'}, expected ${job.revision}`;
+  }
+  return undefined;
+}
+
+/** What a finished Job means for its node, on top of the node's previous record. */
+export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | null, nowIso: string): JobOutcome {
+  const error = jobError(job);
+  const time = job.finishedAt ?? nowIso;
+  const result = job.result;
+  if (error === undefined && result?.ok === true) {
+    if (job.action === 'uninstall') {
+      return { record: null, event: { eventType: 'Normal', reason: 'Uninstalled', message: `uninstalled from node ${job.node}` } };
+    }
+    const version = result.version ? ` (version ${result.version})` : '';
+    return {
+      record: makeRecord({
+        state: 'installed',
+        version: result.version,
+        revision: job.revision,
+        sha256: result.sha256,
+        containerd: result.containerdVersion ?? previous?.containerd,
+        time,
+      }),
+      event: { eventType: 'Normal', reason: 'Installed', message: `installed revision ${job.revision}${version} on node ${job.node}` },
+    };
+  }
+
+  const message = job.action === 'uninstall' ? `uninstall failed: ${error}` : error!;
+  const sameRevision = previous?.revision === job.revision;
+  // Replaying a Job already written to the annotation (crash before its deletion) must not count twice.
+  const alreadyApplied = previous?.state === 'failed' && sameRevision && previous.time === time && previous.message === message;
+  return {
+    record: alreadyApplied
+      ? previous
+      : makeRecord({
+          state: 'failed',
+          version: sameRevision ? previous?.version : undefined,
+          revision: job.revision,
+          sha256: sameRevision ? previous?.sha256 : undefined,
+          containerd: previous?.containerd,
+          message,
+          failures: failuresAt(previous, job.revision) + 1,
+          time,
+        }),
+    event: {
+      eventType: 'Warning',
+      reason: job.action === 'uninstall' ? 'UninstallFailed' : 'InstallFailed',
+      message: `${job.action} of revision ${job.revision} failed on node ${job.node}: ${error}`,
+    },
+  };
+}
+
+export interface InProgressDetails {
+  action: JobAction;
+  revision: string;
+  version?: string;
+  sha256?: string;
+  containerd?: string;
+}
+
+/**
+ * The record of a node while a Job works on it. An existing record already saying so is kept as is
+ * (its time is when the work started), so replanning does not rewrite it.
+ */
+export function inProgressRecord(previous: NodeShimRecord | null, work: InProgressDetails, nowIso: string): NodeShimRecord {
+  const state = work.action === 'install' ? 'installing' : 'uninstalling';
+  if (previous?.state === state && previous.revision === work.revision) return previous;
+  return makeRecord({
+    state,
+    version: work.version,
+    revision: work.revision,
+    sha256: work.sha256,
+    containerd: work.containerd ?? previous?.containerd,
+    failures: failuresAt(previous, work.revision),
+    time: nowIso,
+  });
+}
+
+/** The details of a running Job that the planner did not start itself in this pass. */
+export function runningJobDetails(job: ObservedJob, previous: NodeShimRecord | null): InProgressDetails {
+  const same = previous?.revision === job.revision;
+  return {
+    action: job.action,
+    revision: job.revision,
+    version: same ? previous?.version : undefined,
+    sha256: same ? previous?.sha256 : undefined,
+  };
+}
+
+/**
+ * The ready label: on while a working version is installed on a node that is meant to run it. It
+ * stays on during an upgrade (the previous version keeps working until the installer swaps it) and
+ * goes off at once when the node stops being a target, so no new pod lands where an uninstall is
+ * about to start, and after a failed install, since what is left working is then unknown.
+ */
+export function desiredReady(target: boolean, current: NodeShimRecord | null, readyBefore: boolean): boolean {
+  if (!target || current === null) return false;
+  if (current.state === 'installed') return true;
+  if (current.state === 'installing') return readyBefore;
+  return false;
+}

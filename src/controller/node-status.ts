@@ -1,0 +1,58 @@
+// The per-node, per-shim status annotation `<shim>.shim.runtime.shimkeeper.dev/status`: parsing,
+// writing and comparing it. The controller alone writes it.
+
+import type { NodeShimState, NodeShimStatus } from '../api/names.ts';
+
+/**
+ * What the controller stores in the annotation: DESIGN's NodeShimStatus plus `failures`, the number
+ * of consecutive failed attempts at `revision`, which drives retry backoff. Readers that only know
+ * NodeShimStatus may ignore it.
+ */
+export interface NodeShimRecord extends NodeShimStatus {
+  failures?: number;
+}
+
+const STATES: readonly NodeShimState[] = ['installing', 'installed', 'failed', 'uninstalling'];
+
+/**
+ * Parses the annotation value. Returns `null` when absent. A value that is not a valid record (hand
+ * edits, a future format) comes back as `{state: 'failed', ...}` with a message: the node is
+ * treated as holding an unknown installation, which a reinstall or uninstall then repairs.
+ */
+export function parseNodeShimStatus(value: string | undefined): NodeShimRecord | null {
+  if (value === undefined) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return { state: 'failed', message: 'status annotation is not JSON', time: '' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { state: 'failed', message: 'status annotation is not a JSON object', time: '' };
+  }
+  const raw = parsed as Record<string, unknown>;
+  if (!STATES.includes(raw.state as NodeShimState)) {
+    return { state: 'failed', message: `status annotation has unknown state ${JSON.stringify(raw.state)}`, time: '' };
+  }
+  const record: NodeShimRecord = { state: raw.state as NodeShimState, time: typeof raw.time === 'string' ? raw.time : '' };
+  for (const key of ['version', 'revision', 'sha256', 'containerd', 'message'] as const) {
+    if (typeof raw[key] === 'string') record[key] = raw[key];
+  }
+  if (typeof raw.failures === 'number' && Number.isInteger(raw.failures) && raw.failures > 0) record.failures = raw.failures;
+  return record;
+}
+
+/** Canonical JSON for the annotation: fixed key order, absent fields left out. */
+export function serializeNodeShimStatus(record: NodeShimRecord): string {
+  const ordered: Record<string, unknown> = { state: record.state };
+  for (const key of ['version', 'revision', 'sha256', 'containerd', 'message', 'failures'] as const) {
+    if (record[key] !== undefined && record[key] !== '') ordered[key] = record[key];
+  }
+  ordered.time = record.time;
+  return JSON.stringify(ordered);
+}
+
+export function sameNodeShimStatus(a: NodeShimRecord | null, b: NodeShimRecord | null): boolean {
+  if (a === null || b === null) return a === b;
+  return serializeNodeShimStatus(a) === serializeNodeShimStatus(b);
+}

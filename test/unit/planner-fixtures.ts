@@ -1,0 +1,236 @@
+// Builders and a small in-memory cluster that applies planner actions, for the planner tests.
+
+import { expect } from 'vitest';
+import { resolveArtifact } from '../../src/api/artifact.ts';
+import type { Shim, ShimSpec } from '../../src/api/shim.ts';
+import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
+import { parseNodeShimStatus, serializeNodeShimStatus, type NodeShimRecord } from '../../src/controller/node-status.ts';
+import {
+  FINALIZER,
+  plan,
+  type ObservedJob,
+  type ObservedNode,
+  type ObservedRuntimeClass,
+  type Plan,
+  type PlannedAction,
+} from '../../src/controller/planner.ts';
+
+export const SHA_A = 'a'.repeat(64);
+export const SHA_B = 'b'.repeat(64);
+export const URL_A = 'https://example.com/containerd-shim-spin-v0.19.0.tar.gz';
+export const URL_B = 'https://example.com/containerd-shim-spin-v0.20.0.tar.gz';
+export const T0 = new Date('2026-01-01T00:00:00Z');
+
+export function makeShim(spec: Partial<ShimSpec> = {}, meta: Partial<Shim['metadata']> = {}): Shim {
+  return {
+    apiVersion: 'runtime.shimkeeper.dev/v1alpha1',
+    kind: 'Shim',
+    metadata: { name: 'spin', generation: 1, finalizers: [FINALIZER], ...meta },
+    spec: {
+      nodeSelector: { spin: 'true' },
+      version: '0.19.0',
+      fetchStrategy: { type: 'anonymousHttp', anonHttp: { location: URL_A, sha256: SHA_A } },
+      runtimeClass: { name: 'wasmtime-spin-v2', handler: 'spin' },
+      rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: 1 } },
+      ...spec,
+    },
+  };
+}
+
+export function makeNode(name: string, overrides: Partial<ObservedNode> = {}): ObservedNode {
+  return {
+    name,
+    labels: { spin: 'true', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', ...(overrides.labels ?? {}) },
+    annotations: { ...(overrides.annotations ?? {}) },
+    containerRuntimeVersion: 'containerd://1.7.24',
+    ...Object.fromEntries(Object.entries(overrides).filter(([k]) => k !== 'labels' && k !== 'annotations')),
+  };
+}
+
+/** A node carrying the given status annotation (and the ready label when `ready`). */
+export function annotatedNode(name: string, record: NodeShimRecord, ready: boolean, extra: Partial<ObservedNode> = {}): ObservedNode {
+  return makeNode(name, {
+    ...extra,
+    annotations: { [statusAnnotationKey('spin')]: serializeNodeShimStatus(record) },
+    labels: ready ? { [readyLabelKey('spin')]: 'true', ...(extra.labels ?? {}) } : (extra.labels ?? {}),
+  });
+}
+
+/** The revision the fixture Shim gives linux/amd64 nodes. */
+export function revisionA(): string {
+  const resolution = resolveArtifact(makeShim(), { os: 'linux', arch: 'amd64' });
+  if (!resolution.supported) throw new Error(resolution.reason);
+  return resolution.artifact.revision;
+}
+
+export function condition(cluster: FakeCluster, type: string) {
+  return cluster.shim?.status?.conditions?.find((c) => c.type === type);
+}
+
+export function nodeNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `node-${String.fromCharCode(97 + i)}`);
+}
+
+export function ofType<T extends PlannedAction['type']>(actions: PlannedAction[], type: T): Extract<PlannedAction, { type: T }>[] {
+  return actions.filter((a): a is Extract<PlannedAction, { type: T }> => a.type === type);
+}
+
+/** Actions that change something in the cluster (everything but requeue). */
+export function writes(actions: PlannedAction[]): PlannedAction[] {
+  return actions.filter((a) => a.type !== 'requeueAfter');
+}
+
+/** An in-memory cluster: the planner's world, changed only through its actions and the test's hand. */
+export class FakeCluster {
+  shim: Shim | null;
+  nodes = new Map<string, ObservedNode>();
+  jobs = new Map<string, ObservedJob>();
+  runtimeClasses = new Map<string, ObservedRuntimeClass>();
+  events: Array<Extract<PlannedAction, { type: 'emitEvent' }>> = [];
+  now = new Date(T0);
+  created: string[] = [];
+
+  constructor(shim: Shim, nodes: ObservedNode[]) {
+    this.shim = structuredClone(shim);
+    for (const node of nodes) this.nodes.set(node.name, structuredClone(node));
+  }
+
+  plan(): Plan {
+    if (!this.shim) throw new Error('the Shim is gone');
+    return plan({
+      shim: structuredClone(this.shim),
+      nodes: [...this.nodes.values()].map((n) => structuredClone(n)),
+      jobs: [...this.jobs.values()].map((j) => structuredClone(j)),
+      runtimeClasses: [...this.runtimeClasses.values()].map((r) => structuredClone(r)),
+      now: new Date(this.now),
+    });
+  }
+
+  apply(actions: PlannedAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'addFinalizer':
+          this.shim!.metadata.finalizers = [...(this.shim!.metadata.finalizers ?? []), action.finalizer];
+          break;
+        case 'removeFinalizer':
+          this.shim!.metadata.finalizers = (this.shim!.metadata.finalizers ?? []).filter((f) => f !== action.finalizer);
+          if (this.shim!.metadata.deletionTimestamp) this.shim = null;
+          return;
+        case 'applyRuntimeClass':
+          this.runtimeClasses.set(action.runtimeClass.name, structuredClone(action.runtimeClass));
+          break;
+        case 'deleteRuntimeClass':
+          this.runtimeClasses.delete(action.name);
+          break;
+        case 'createJob':
+          expect(this.jobs.has(action.jobName), `job ${action.jobName} already exists`).toBe(false);
+          this.jobs.set(action.jobName, { name: action.jobName, node: action.node, action: action.action, revision: action.revision, phase: 'running' });
+          this.created.push(action.jobName);
+          break;
+        case 'deleteJob':
+          this.jobs.delete(action.name);
+          break;
+        case 'patchNode': {
+          const node = this.nodes.get(action.node)!;
+          node.labels ??= {};
+          node.annotations ??= {};
+          if (action.readyLabel) node.labels[action.readyLabelKey] = 'true';
+          else delete node.labels[action.readyLabelKey];
+          if (action.statusAnnotation) node.annotations[action.statusAnnotationKey] = serializeNodeShimStatus(action.statusAnnotation);
+          else delete node.annotations[action.statusAnnotationKey];
+          break;
+        }
+        case 'emitEvent':
+          this.events.push(action);
+          break;
+        case 'updateStatus':
+          this.shim!.status = structuredClone(action.status);
+          break;
+        case 'requeueAfter':
+          break;
+      }
+    }
+  }
+
+  /** Plans and applies once; returns the plan. */
+  step(): Plan {
+    const result = this.plan();
+    this.apply(result.actions);
+    return result;
+  }
+
+  finishJob(name: string, outcome: { ok: boolean; error?: string; revision?: string } = { ok: true }): void {
+    const job = this.jobs.get(name)!;
+    job.finishedAt = this.now.toISOString().replace(/\.\d+Z$/, 'Z');
+    if (outcome.ok) {
+      job.phase = 'succeeded';
+      job.result = {
+        ok: true,
+        action: job.action,
+        shim: this.shim?.metadata.name ?? 'spin',
+        handler: 'spin',
+        version: this.shim?.spec.version,
+        revision: outcome.revision ?? job.revision,
+        sha256: SHA_A,
+        containerdVersion: '1.7.24',
+        restarted: true,
+      };
+    } else {
+      job.phase = 'failed';
+      job.result = { ok: false, action: job.action, shim: 'spin', error: outcome.error ?? 'containerd did not come back' };
+    }
+  }
+
+  running(): ObservedJob[] {
+    return [...this.jobs.values()].filter((j) => j.phase === 'running');
+  }
+
+  record(node: string): NodeShimRecord | null {
+    return parseNodeShimStatus(this.nodes.get(node)!.annotations?.[statusAnnotationKey(this.shim?.metadata.name ?? 'spin')]);
+  }
+
+  ready(node: string): boolean {
+    return this.nodes.get(node)!.labels?.[readyLabelKey('spin')] === 'true';
+  }
+
+  /** Nodes in flight as the planner counts them: a running Job or marked installing/uninstalling. */
+  inFlight(): number {
+    const busy = new Set(this.running().map((j) => j.node));
+    for (const name of this.nodes.keys()) {
+      const state = this.record(name)?.state;
+      if (state === 'installing' || state === 'uninstalling') busy.add(name);
+    }
+    return busy.size;
+  }
+
+  advance(ms: number): void {
+    this.now = new Date(this.now.getTime() + ms);
+  }
+
+  /**
+   * Runs plan/apply rounds; after each round every running Job finishes (failing on `failNodes`).
+   * Checks `invariant` after every round. Stops when a plan makes no write and no Job runs, after
+   * letting pending retry timers fire unless `waitForRetries` is false.
+   */
+  settle(
+    options: { failNodes?: Set<string>; invariant?: (cluster: FakeCluster) => void; maxRounds?: number; waitForRetries?: boolean } = {},
+  ): number {
+    for (let round = 1; round <= (options.maxRounds ?? 100); round++) {
+      const result = this.step();
+      options.invariant?.(this);
+      if (!this.shim) return round;
+      if (writes(result.actions).length === 0 && this.running().length === 0) {
+        // Only a timer is left (retry backoff): let it fire, as the controller would.
+        const requeue = ofType(result.actions, 'requeueAfter')[0];
+        if (!requeue || options.waitForRetries === false) return round;
+        this.advance(requeue.ms);
+        continue;
+      }
+      this.advance(1_000);
+      for (const job of this.running()) {
+        this.finishJob(job.name, options.failNodes?.has(job.node) ? { ok: false } : { ok: true });
+      }
+    }
+    throw new Error('did not settle');
+  }
+}

@@ -1,0 +1,189 @@
+// Planner tests, part two: other writers, invalid specs, deletion, the RuntimeClass and status.
+import { describe, expect, it } from 'vitest';
+import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
+import { FINALIZER, plan } from '../../src/controller/planner.ts';
+import { RUNTIME_CLASS_SHIM_LABEL } from '../../src/controller/runtime-class.ts';
+import { FakeCluster, SHA_A, SHA_B, T0, URL_B, condition, makeNode, makeShim, nodeNames, ofType, writes } from './planner-fixtures.ts';
+
+
+describe('labels and annotations written by others', () => {
+  it('removes a stray ready label from a node without the shim, once', () => {
+    const cluster = new FakeCluster(makeShim({ nodeSelector: {} }), [makeNode('node-a', { labels: { [readyLabelKey('spin')]: 'true' } })]);
+    const { actions } = cluster.step();
+    expect(ofType(actions, 'patchNode')).toEqual([expect.objectContaining({ node: 'node-a', readyLabel: null, statusAnnotation: null })]);
+    expect(writes(cluster.plan().actions)).toEqual([]);
+  });
+
+  it('treats a garbled status annotation as an unknown installation: reinstalls a target, uninstalls elsewhere', () => {
+    const garbled = { [statusAnnotationKey('spin')]: 'not json' };
+    const cluster = new FakeCluster(makeShim({ rolloutStrategy: { type: 'recreate' } }), [
+      makeNode('target', { annotations: garbled }),
+      makeNode('other', { labels: { spin: 'no' }, annotations: garbled }),
+    ]);
+    const jobs = ofType(cluster.step().actions, 'createJob');
+    expect(jobs.map((j) => [j.node, j.action])).toEqual([['other', 'uninstall'], ['target', 'install']]);
+    cluster.settle();
+    expect(cluster.record('other')).toBeNull();
+    expect(cluster.record('target')).toMatchObject({ state: 'installed' });
+  });
+
+  it('ignores nodes marked as no longer existing', () => {
+    const { actions } = plan({ shim: makeShim(), nodes: [makeNode('node-a', { exists: false })], jobs: [], runtimeClasses: [], now: T0 });
+    expect(ofType(actions, 'createJob')).toEqual([]);
+  });
+
+  it('passes runtime options, version and shimBinary to the Job', () => {
+    const shim = makeShim({ containerdRuntimeOptions: { SystemdCgroup: 'true' }, shimBinary: 'containerd-shim-spin-v2' });
+    const [job] = ofType(plan({ shim, nodes: [makeNode('node-a')], jobs: [], runtimeClasses: [], now: T0 }).actions, 'createJob');
+    expect(job).toMatchObject({ runtimeOptions: { SystemdCgroup: 'true' }, shimBinary: 'containerd-shim-spin-v2', version: '0.19.0' });
+  });
+});
+
+describe('invalid spec', () => {
+  it('starts nothing, reports InvalidSpec, but still records finished Jobs', () => {
+    const cluster = new FakeCluster(makeShim(), [makeNode('node-a'), makeNode('node-b')]);
+    cluster.step();
+    const job = cluster.running()[0]!;
+    cluster.shim!.spec.fetchStrategy.anonHttp = { location: URL_B }; // sha256 missing
+    cluster.finishJob(job.name);
+    const { actions } = cluster.step();
+    expect(ofType(actions, 'createJob')).toEqual([]);
+    expect(ofType(actions, 'applyRuntimeClass')).toEqual([]);
+    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name }]);
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installed' });
+    expect(condition(cluster, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(condition(cluster, 'Ready')?.message).toContain('sha256 is required');
+    expect(condition(cluster, 'Degraded')).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
+    expect(cluster.plan().actions).toEqual([]);
+  });
+});
+
+describe('deletion', () => {
+  it('uninstalls everywhere within maxUpdate, deletes the RuntimeClass, then removes the finalizer', () => {
+    const names = nodeNames(3);
+    const cluster = new FakeCluster(makeShim(), [...names.map((n) => makeNode(n)), makeNode('never', { labels: { spin: 'no' } })]);
+    cluster.settle();
+    expect(cluster.runtimeClasses.has('wasmtime-spin-v2')).toBe(true);
+    cluster.shim!.metadata.deletionTimestamp = '2026-01-01T01:00:00Z';
+
+    const first = cluster.step();
+    expect(ofType(first.actions, 'deleteRuntimeClass')).toEqual([{ type: 'deleteRuntimeClass', name: 'wasmtime-spin-v2' }]);
+    expect(ofType(first.actions, 'createJob')).toMatchObject([{ node: 'node-a', action: 'uninstall' }]);
+    for (const name of names) expect(cluster.ready(name)).toBe(false); // no new pods anywhere
+    expect(condition(cluster, 'Ready')).toMatchObject({ reason: 'Deleting' });
+
+    let rounds = 0;
+    while (cluster.shim && rounds++ < 20) {
+      expect(cluster.inFlight()).toBeLessThanOrEqual(1);
+      cluster.advance(1_000);
+      for (const job of cluster.running()) cluster.finishJob(job.name);
+      const result = cluster.step();
+      if (!cluster.shim) {
+        expect(result.actions.at(-1)).toEqual({ type: 'removeFinalizer', finalizer: FINALIZER });
+        expect(ofType(result.actions, 'updateStatus')).toEqual([]);
+      }
+    }
+    expect(cluster.shim).toBeNull();
+    for (const name of names) expect(cluster.record(name)).toBeNull();
+    expect(cluster.jobs.size).toBe(0);
+    expect(cluster.runtimeClasses.size).toBe(0);
+  });
+
+  it('keeps the finalizer while an uninstall fails, retrying with backoff', () => {
+    const cluster = new FakeCluster(makeShim(), [makeNode('node-a')]);
+    cluster.settle();
+    cluster.shim!.metadata.deletionTimestamp = '2026-01-01T01:00:00Z';
+    cluster.step();
+    cluster.finishJob(cluster.running()[0]!.name, { ok: false, error: 'config locked' });
+    const failed = cluster.step();
+    expect(cluster.record('node-a')).toMatchObject({ state: 'failed', message: 'uninstall failed: config locked' });
+    expect(ofType(failed.actions, 'removeFinalizer')).toEqual([]);
+    expect(ofType(failed.actions, 'requeueAfter')).toEqual([{ type: 'requeueAfter', ms: 10_000 }]);
+    cluster.advance(10_000);
+    expect(ofType(cluster.step().actions, 'createJob')).toMatchObject([{ action: 'uninstall' }]);
+  });
+
+  it('removes the finalizer when the nodes holding the shim are gone', () => {
+    const cluster = new FakeCluster(makeShim(), nodeNames(2).map((n) => makeNode(n)));
+    cluster.settle();
+    cluster.shim!.metadata.deletionTimestamp = '2026-01-01T01:00:00Z';
+    cluster.step();
+    cluster.nodes.clear();
+    const { actions } = cluster.step();
+    expect(ofType(actions, 'deleteJob')).toHaveLength(1);
+    expect(actions.at(-1)).toEqual({ type: 'removeFinalizer', finalizer: FINALIZER });
+  });
+
+  it('does nothing for a deleted Shim without our finalizer', () => {
+    const shim = makeShim({}, { finalizers: ['other'], deletionTimestamp: '2026-01-01T01:00:00Z' });
+    expect(plan({ shim, nodes: [makeNode('node-a')], jobs: [], runtimeClasses: [], now: T0 }).actions).toEqual([]);
+  });
+});
+
+describe('runtime class', () => {
+  const base = { handler: 'spin', nodeSelector: { [readyLabelKey('spin')]: 'true' }, labels: { [RUNTIME_CLASS_SHIM_LABEL]: 'spin', 'app.kubernetes.io/managed-by': 'shimkeeper' } };
+  const run = (runtimeClasses: Parameters<typeof plan>[0]['runtimeClasses']) =>
+    plan({ shim: makeShim({ nodeSelector: {} }), nodes: [], jobs: [], runtimeClasses, now: T0 }).actions.filter((a) => a.type.endsWith('RuntimeClass'));
+
+  it('leaves a matching class alone', () => {
+    expect(run([{ name: 'wasmtime-spin-v2', ...base }])).toEqual([]);
+  });
+  it('deletes and recreates on a handler change (handler is immutable)', () => {
+    expect(run([{ name: 'wasmtime-spin-v2', ...base, handler: 'old' }]).map((a) => a.type)).toEqual(['deleteRuntimeClass', 'applyRuntimeClass']);
+  });
+  it('deletes its class under an old name', () => {
+    expect(run([{ name: 'wasmtime-spin-v2', ...base }, { name: 'old-name', ...base }])).toEqual([{ type: 'deleteRuntimeClass', name: 'old-name' }]);
+  });
+  it('adopts an unlabelled class', () => {
+    expect(run([{ name: 'wasmtime-spin-v2', handler: 'spin' }]).map((a) => a.type)).toEqual(['applyRuntimeClass']);
+  });
+  it('reports a class owned by another Shim and leaves it alone', () => {
+    const other = { name: 'wasmtime-spin-v2', ...base, labels: { [RUNTIME_CLASS_SHIM_LABEL]: 'other' } };
+    const result = plan({ shim: makeShim(), nodes: [], jobs: [], runtimeClasses: [other], now: T0 });
+    expect(result.actions.filter((a) => a.type.endsWith('RuntimeClass'))).toEqual([]);
+    expect(result.status.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'RuntimeClassConflict' });
+  });
+});
+
+describe('status', () => {
+  it('keeps lastTransitionTime while a condition keeps its status', () => {
+    const cluster = new FakeCluster(makeShim(), nodeNames(3).map((n) => makeNode(n)));
+    cluster.step();
+    const progressingSince = condition(cluster, 'Progressing')?.lastTransitionTime;
+    cluster.advance(60_000);
+    cluster.settle();
+    const ready = condition(cluster, 'Ready');
+    expect(ready?.status).toBe('True');
+    expect(ready?.lastTransitionTime).not.toBe('2026-01-01T00:00:00Z');
+    expect(condition(cluster, 'Degraded')?.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
+    expect(progressingSince).toBe('2026-01-01T00:00:00Z');
+    expect(ready?.lastTransitionTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  });
+
+  it('caps failingNodes at 10 and counts all', () => {
+    const shim = makeShim({ rolloutStrategy: { type: 'recreate', maxFailedNodes: '100%' } });
+    const names = Array.from({ length: 12 }, (_, i) => `n${String(i).padStart(2, '0')}`);
+    const cluster = new FakeCluster(shim, names.map((n) => makeNode(n)));
+    cluster.step();
+    for (const job of cluster.running()) cluster.finishJob(job.name, { ok: false });
+    cluster.step();
+    expect(cluster.shim?.status?.nodesFailed).toBe(12);
+    expect(cluster.shim?.status?.failingNodes).toHaveLength(10);
+    expect(condition(cluster, 'Degraded')?.message).toContain('and 2 more');
+  });
+
+  it('reports one revision per platform', () => {
+    const shim = makeShim({
+      fetchStrategy: {
+        platforms: [
+          { os: 'linux', arch: 'amd64', location: 'https://example.com/amd64.tgz', sha256: SHA_A },
+          { os: 'linux', arch: 'aarch64', location: 'https://example.com/arm64.tgz', sha256: SHA_B },
+        ],
+      },
+    });
+    const nodes = [makeNode('a'), makeNode('b', { labels: { 'kubernetes.io/arch': 'arm64' } })];
+    const { status } = plan({ shim, nodes, jobs: [], runtimeClasses: [], now: T0 });
+    expect(status.revisions?.map((r) => r.platform)).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(status.revisions?.[0]?.revision).not.toBe(status.revisions?.[1]?.revision);
+  });
+});
