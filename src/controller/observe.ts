@@ -1,0 +1,88 @@
+import type { V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
+import { API_GROUP } from '../api/names.ts';
+import { parseInstallerResult, type JobAction } from './jobs.ts';
+import type { ObservedJob, ObservedNode, ObservedRuntimeClass } from './planner.ts';
+
+// Turns cached API objects into the planner's observed state. Pure: the controller shell passes
+// what its informers hold, and these functions are tested without any API.
+
+export const JOB_SHIM_LABEL = `${API_GROUP}/shim`;
+export const JOB_ACTION_LABEL = `${API_GROUP}/action`;
+export const JOB_REVISION_LABEL = `${API_GROUP}/revision`;
+export const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
+
+export function observeNode(node: V1Node): ObservedNode {
+  const observed: ObservedNode = { name: node.metadata?.name ?? '' };
+  if (node.metadata?.labels) observed.labels = node.metadata.labels;
+  if (node.metadata?.annotations) observed.annotations = node.metadata.annotations;
+  const info = node.status?.nodeInfo;
+  if (info?.operatingSystem) observed.os = info.operatingSystem;
+  if (info?.architecture) observed.arch = info.architecture;
+  if (info?.containerRuntimeVersion) observed.containerRuntimeVersion = info.containerRuntimeVersion;
+  if (node.metadata?.deletionTimestamp) observed.exists = false;
+  return observed;
+}
+
+/** Only what the planner reads changed: heartbeats and other status churn do not wake Shims. */
+export function nodeChangeMatters(before: V1Node | undefined, after: V1Node): boolean {
+  if (!before) return true;
+  const pick = (n: V1Node) => JSON.stringify([n.metadata?.labels, n.metadata?.annotations, n.metadata?.deletionTimestamp, n.status?.nodeInfo?.operatingSystem, n.status?.nodeInfo?.architecture, n.status?.nodeInfo?.containerRuntimeVersion]);
+  return pick(before) !== pick(after);
+}
+
+function jobPhase(job: V1Job): { phase: ObservedJob['phase']; finishedAt?: string; reason?: string } {
+  for (const condition of job.status?.conditions ?? []) {
+    if (condition.status !== 'True') continue;
+    const at = job.status?.completionTime ?? condition.lastTransitionTime;
+    const finishedAt = at ? new Date(at).toISOString() : undefined;
+    if (condition.type === 'Complete') return { phase: 'succeeded', ...(finishedAt ? { finishedAt } : {}) };
+    if (condition.type === 'Failed') {
+      const reason = [condition.reason, condition.message].filter(Boolean).join(': ');
+      return { phase: 'failed', ...(finishedAt ? { finishedAt } : {}), reason: reason || 'Job failed' };
+    }
+  }
+  return { phase: 'running' };
+}
+
+/** The installer's result: the termination message of the Job's most recent finished Pod. */
+function terminationMessage(pods: readonly V1Pod[]): string | undefined {
+  const finished = pods
+    .map((pod) => ({ pod, terminated: pod.status?.containerStatuses?.find((s) => s.state?.terminated)?.state?.terminated }))
+    .filter((entry) => entry.terminated?.message)
+    .sort((a, b) => timeOf(a.terminated?.finishedAt) - timeOf(b.terminated?.finishedAt));
+  return finished.at(-1)?.terminated?.message;
+}
+
+/** Listed objects carry Date objects, watched ones RFC 3339 strings: accept both. */
+function timeOf(value: Date | string | undefined): number {
+  return value === undefined ? 0 : new Date(value).getTime();
+}
+
+export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[]): ObservedJob | null {
+  const labels = job.metadata?.labels ?? {};
+  const action = labels[JOB_ACTION_LABEL];
+  const node = job.spec?.template?.spec?.nodeName;
+  if ((action !== 'install' && action !== 'uninstall') || !node) return null;
+  const { phase, finishedAt, reason } = jobPhase(job);
+  const observed: ObservedJob = {
+    name: job.metadata?.name ?? '',
+    node,
+    action: action as JobAction,
+    revision: labels[JOB_REVISION_LABEL] ?? '',
+    phase,
+  };
+  if (finishedAt) observed.finishedAt = finishedAt;
+  if (job.metadata?.deletionTimestamp) observed.deleting = true;
+  if (phase !== 'running') {
+    observed.result = parseInstallerResult(terminationMessage(podsOfJob));
+    if (!observed.result && reason) observed.error = reason;
+  }
+  return observed;
+}
+
+export function observeRuntimeClass(rc: V1RuntimeClass): ObservedRuntimeClass {
+  const observed: ObservedRuntimeClass = { name: rc.metadata?.name ?? '', handler: rc.handler };
+  if (rc.scheduling?.nodeSelector) observed.nodeSelector = rc.scheduling.nodeSelector;
+  if (rc.metadata?.labels) observed.labels = rc.metadata.labels;
+  return observed;
+}

@@ -1,0 +1,50 @@
+import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { nodeChangeMatters, observeJob, observeNode } from '../../src/controller/observe.ts';
+
+const job = (conditions: V1Job['status'] = {}): V1Job => ({
+  metadata: { name: 'spin-node-a-install-12345678', labels: { 'runtime.shimkeeper.dev/shim': 'spin', 'runtime.shimkeeper.dev/action': 'install', 'runtime.shimkeeper.dev/revision': 'abc' } },
+  spec: { template: { spec: { nodeName: 'node-a', containers: [] } } },
+  status: conditions,
+});
+
+const pod = (message: string, finishedAt: string): V1Pod => ({
+  metadata: { name: `p-${finishedAt}`, labels: { 'batch.kubernetes.io/job-name': 'spin-node-a-install-12345678' } },
+  status: { containerStatuses: [{ name: 'installer', image: 'x', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, message, finishedAt: finishedAt as unknown as Date } } }] },
+});
+
+describe('observed state from API objects', () => {
+  it('a Job without a finished condition is running', () => {
+    expect(observeJob(job(), [])).toMatchObject({ node: 'node-a', action: 'install', revision: 'abc', phase: 'running' });
+  });
+
+  it('a complete Job carries the result of its latest Pod, whatever the timestamp type', () => {
+    const done = job({ completionTime: new Date('2026-01-01T00:00:10Z'), conditions: [{ type: 'Complete', status: 'True' }] });
+    const observed = observeJob(done, [
+      pod('{"ok":false,"action":"install","error":"first try"}', '2026-01-01T00:00:05Z'),
+      pod('{"ok":true,"action":"install","shim":"spin","revision":"abc"}', '2026-01-01T00:00:09Z'),
+    ]);
+    expect(observed).toMatchObject({ phase: 'succeeded', finishedAt: '2026-01-01T00:00:10.000Z', result: { ok: true, revision: 'abc' } });
+  });
+
+  it('a failed Job without any result reports the Job condition', () => {
+    const failed = job({ conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline', lastTransitionTime: new Date('2026-01-01T00:10:00Z') }] });
+    expect(observeJob(failed, [])).toMatchObject({ phase: 'failed', result: null, error: 'DeadlineExceeded: Job was active longer than specified deadline' });
+  });
+
+  it('ignores Jobs that are not installer Jobs', () => {
+    expect(observeJob({ metadata: { name: 'x', labels: {} }, spec: { template: { spec: { containers: [] } } } }, [])).toBeNull();
+  });
+
+  it('nodes: platform and runtime from nodeInfo; only planner-relevant changes matter', () => {
+    const node: V1Node = {
+      metadata: { name: 'n', labels: { a: 'b' } },
+      status: { nodeInfo: { operatingSystem: 'linux', architecture: 'arm64', containerRuntimeVersion: 'containerd://1.7.1', kubeletVersion: '', kubeProxyVersion: '', kernelVersion: '', osImage: '', machineID: '', systemUUID: '', bootID: '' } },
+    };
+    expect(observeNode(node)).toMatchObject({ name: 'n', os: 'linux', arch: 'arm64', containerRuntimeVersion: 'containerd://1.7.1', labels: { a: 'b' } });
+    const heartbeat: V1Node = { ...node, status: { ...node.status, conditions: [{ type: 'Ready', status: 'True' }] } };
+    expect(nodeChangeMatters(node, heartbeat)).toBe(false);
+    expect(nodeChangeMatters(node, { ...node, metadata: { ...node.metadata, labels: { a: 'c' } } })).toBe(true);
+    expect(nodeChangeMatters(undefined, node)).toBe(true);
+  });
+});
