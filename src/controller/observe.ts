@@ -1,15 +1,13 @@
 import type { V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
-import { API_GROUP } from '../api/names.ts';
-import { parseInstallerResult, type JobAction } from './jobs.ts';
+import { installerJobIdentity } from './job-spec.ts';
+import { parseInstallerResult } from './jobs.ts';
 import type { ObservedJob, ObservedNode, ObservedRuntimeClass } from './planner.ts';
 
 // Turns cached API objects into the planner's observed state. Pure: the controller shell passes
 // what its informers hold, and these functions are tested without any API.
 
-export const JOB_SHIM_LABEL = `${API_GROUP}/shim`;
-export const JOB_ACTION_LABEL = `${API_GROUP}/action`;
-export const JOB_REVISION_LABEL = `${API_GROUP}/revision`;
-export const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
+/** Set by the Job controller on a Job's Pods; unlike the Job name it differs between retries. */
+export const JOB_UID_LABEL = 'batch.kubernetes.io/controller-uid';
 
 export function observeNode(node: V1Node): ObservedNode {
   const observed: ObservedNode = { name: node.metadata?.name ?? '' };
@@ -58,19 +56,14 @@ function timeOf(value: Date | string | undefined): number {
   return value === undefined ? 0 : new Date(value).getTime();
 }
 
+/** `podsOfJob`: the Pods whose controller-uid label is this Job's uid. */
 export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[]): ObservedJob | null {
-  const labels = job.metadata?.labels ?? {};
-  const action = labels[JOB_ACTION_LABEL];
-  const node = job.spec?.template?.spec?.nodeName;
-  if ((action !== 'install' && action !== 'uninstall') || !node) return null;
+  const identity = installerJobIdentity(job);
+  // The Pod's nodeName is what the Job really runs on; the annotation says what it was made for.
+  const node = job.spec?.template?.spec?.nodeName ?? identity?.node;
+  if (!identity || !node) return null;
   const { phase, finishedAt, reason } = jobPhase(job);
-  const observed: ObservedJob = {
-    name: job.metadata?.name ?? '',
-    node,
-    action: action as JobAction,
-    revision: labels[JOB_REVISION_LABEL] ?? '',
-    phase,
-  };
+  const observed: ObservedJob = { name: job.metadata?.name ?? '', node, action: identity.action, revision: identity.revision, phase };
   if (finishedAt) observed.finishedAt = finishedAt;
   if (job.metadata?.deletionTimestamp) observed.deleting = true;
   if (phase !== 'running') {

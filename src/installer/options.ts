@@ -70,7 +70,7 @@ Flags (each also read from the environment variable in upper snake case, e.g. HO
   --insecure-skip-checksum   install without --sha256 (the Shim's insecureSkipChecksum)
   --version SEMVER           version of the shim, recorded and reported
   --runtime-option KEY=VALUE containerd runtime option (repeatable; env RUNTIME_OPTION takes
-                             comma- or newline-separated pairs)
+                             comma- or newline-separated pairs, or a JSON object of strings)
   --install-dir DIR          host directory for binaries and state (default /opt/shimkeeper)
   --containerd-config PATH   host path of the containerd config (default: detected)
   --containerd-socket PATH   host path of containerd's socket (default: detected)
@@ -136,18 +136,44 @@ export function parseInstallerArgs(argv: string[], env: NodeJS.ProcessEnv): Inst
   return options;
 }
 
+/**
+ * --runtime-option KEY=VALUE (repeatable), or RUNTIME_OPTION: either a JSON object of strings (what
+ * the controller's Job passes: option values are free text, and a comma or newline in one would
+ * split a list in the wrong place) or, for people, comma- or newline-separated KEY=VALUE pairs.
+ */
 function parseRuntimeOptions(fromFlags: string[] | undefined, fromEnv: string | undefined): Record<string, string> {
-  const pairs = fromFlags ?? (fromEnv ? fromEnv.split(/[\n,]/).filter((p) => p.trim() !== '') : []);
-  const options: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--runtime-option ${JSON.stringify(pair)} is not KEY=VALUE`);
-    const key = pair.slice(0, eq).trim();
+  let entries: Array<[string, unknown]>;
+  if (fromFlags) entries = fromFlags.map(splitPair);
+  else if (fromEnv?.trimStart().startsWith('{')) entries = Object.entries(parseJsonOptions(fromEnv));
+  else entries = (fromEnv ? fromEnv.split(/[\n,]/).filter((p) => p.trim() !== '') : []).map(splitPair);
+  const options = new Map<string, string>();
+  for (const [key, value] of entries) {
     if (!/^[A-Za-z0-9_-]+$/.test(key)) throw new UsageError(`--runtime-option key ${JSON.stringify(key)} may hold only letters, digits, '_' and '-'`);
-    if (key in options) throw new UsageError(`--runtime-option ${key} is given twice`);
-    options[key] = pair.slice(eq + 1);
+    if (typeof value !== 'string') throw new UsageError(`runtime option ${key} must be a string, not ${JSON.stringify(value)}`);
+    if (options.has(key)) throw new UsageError(`--runtime-option ${key} is given twice`);
+    options.set(key, value);
   }
-  return options;
+  // fromEntries defines own properties, so even a key named __proto__ stays an ordinary option.
+  return Object.fromEntries(options);
+}
+
+function splitPair(pair: string): [string, string] {
+  const eq = pair.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--runtime-option ${JSON.stringify(pair)} is not KEY=VALUE`);
+  return [pair.slice(0, eq).trim(), pair.slice(eq + 1)];
+}
+
+function parseJsonOptions(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`RUNTIME_OPTION starts with '{' but is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UsageError('RUNTIME_OPTION must be a JSON object of strings');
+  }
+  return value as Record<string, unknown>;
 }
 
 function parseRestart(value: string): RestartStrategy {

@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { nodeChangeMatters, observeJob, observeNode } from '../../src/controller/observe.ts';
 
 const job = (conditions: V1Job['status'] = {}): V1Job => ({
-  metadata: { name: 'spin-node-a-install-12345678', labels: { 'runtime.shimkeeper.dev/shim': 'spin', 'runtime.shimkeeper.dev/action': 'install', 'runtime.shimkeeper.dev/revision': 'abc' } },
+  metadata: {
+    name: 'spin-node-a-install-12345678',
+    labels: { 'runtime.shimkeeper.dev/action': 'install' },
+    annotations: { 'runtime.shimkeeper.dev/shim': 'spin', 'runtime.shimkeeper.dev/node': 'node-a', 'runtime.shimkeeper.dev/revision': 'abc' },
+  },
   spec: { template: { spec: { nodeName: 'node-a', containers: [] } } },
   status: conditions,
 });

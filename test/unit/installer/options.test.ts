@@ -32,6 +32,24 @@ describe('installer CLI contract', () => {
     expect(() => parseInstallerArgs(argv, {})).toThrow(message);
   });
 
+  it('reads RUNTIME_OPTION as a JSON object, so values may hold commas, newlines and =', () => {
+    const runtimeOptions = { BinaryName: '/usr/bin/a,b', Args: 'x=1\ny=2', Empty: '', Quote: '"q" \\ ü', __proto__x: 'p' };
+    expect(parse(['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest], { RUNTIME_OPTION: JSON.stringify(runtimeOptions) }).runtimeOptions).toEqual(runtimeOptions);
+    const proto = parse(['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest], { RUNTIME_OPTION: '{"__proto__":"v"}' }).runtimeOptions;
+    expect(Object.keys(proto)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+    // The KEY=VALUE list form is unchanged for people.
+    expect(parse(['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest], { RUNTIME_OPTION: 'A=1\nB=x=y' }).runtimeOptions).toEqual({ A: '1', B: 'x=y' });
+  });
+
+  it.each([
+    ['{"A":', /not JSON/],
+    ['{"A":1}', /must be a string/],
+    ['{"a.b":"1"}', /may hold only letters/],
+  ])('refuses RUNTIME_OPTION %s', (value, message) => {
+    expect(() => parseInstallerArgs(['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest], { RUNTIME_OPTION: value })).toThrow(message);
+  });
+
   it('installs without a digest only when told to skip the checksum explicitly', () => {
     expect(() => parseInstallerArgs(['install', '--shim', 'spin', '--url', 'https://x/a'], {})).toThrow(/64-hex-digit sha256/);
     expect(parse(['install', '--shim', 'spin', '--url', 'https://x/a', '--insecure-skip-checksum'])).toMatchObject({ sha256: '', insecureSkipChecksum: true });
