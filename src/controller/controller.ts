@@ -16,7 +16,7 @@ import type { Shim } from '../api/shim.ts';
 import { startInformer, type CachedKind } from '../kube/informer.ts';
 import type { Logger } from '../kube/logger.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
-import { apiStatus } from '../kube/api-errors.ts';
+import { apiStatus, describeApiError } from '../kube/api-errors.ts';
 import { ActionApplier, type Written } from './apply.ts';
 import type { JobContext } from './job-spec.ts';
 import type { ControllerMetrics } from './metrics.ts';
@@ -187,7 +187,7 @@ export class ShimController {
       } catch (error) {
         const retryIn = this.queue.addRateLimited(key);
         metrics.reconciles.inc({ result: apiStatus(error) === 409 ? 'conflict' : 'error' });
-        log.warn('reconcile failed', { shim: key, error: (error as Error).message, status: apiStatus(error), retryInMs: retryIn });
+        log.warn('reconcile failed', { shim: key, error: describeApiError(error), retryInMs: retryIn });
       } finally {
         end();
         this.queue.done(key);
@@ -197,11 +197,12 @@ export class ShimController {
 
   private async reconcile(name: string): Promise<void> {
     const { log, metrics, namespace } = this.options;
-    const shim = this.shimNamed(name);
-    if (!shim) {
+    const cached = this.shimNamed(name);
+    if (!cached) {
       this.pending.delete(name);
       return;
     }
+    let shim: Shim = cached;
     if (!this.cachesCaughtUp(name)) {
       this.queue.addAfter(name, 50);
       return;
@@ -239,6 +240,8 @@ export class ShimController {
           count: (verb, resource) => metrics.countRequest(verb, resource),
         });
         if (written) writes.push(written);
+        // Later writes to the Shim in this reconcile must carry its new resourceVersion.
+        if (written?.kind === 'shim' && written.resourceVersion) shim = { ...shim, metadata: { ...shim.metadata, resourceVersion: written.resourceVersion } };
         if (action.type !== 'emitEvent') log.info('applied', { shim: name, action: action.type, ...describe(action as unknown as Record<string, unknown>) });
       }
     } finally {

@@ -1,6 +1,6 @@
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { apiStatus } from './api-errors.ts';
+import { apiStatus, describeApiError } from './api-errors.ts';
 import type { Logger } from './logger.ts';
 
 // Leader election on a coordination.k8s.io Lease, as client-go does it: the leader renews the
@@ -53,7 +53,7 @@ export class LeaderElector {
       try {
         held = await this.tryAcquireOrRenew();
       } catch (error) {
-        log.warn('lease request failed', { lease: this.options.name, error: (error as Error).message });
+        log.warn('lease request failed', { lease: this.options.name, error: describeApiError(error) });
       }
       if (held) {
         this.lastRenewed = Date.now();
@@ -76,13 +76,19 @@ export class LeaderElector {
     this.stopped = true;
     if (!this.leading) return;
     this.leading = false;
-    try {
-      const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
-      if (lease.spec?.holderIdentity !== this.options.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime() };
-      await this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease });
-    } catch (error) {
-      this.options.log.warn('could not release the lease', { error: (error as Error).message });
+    // A renewal still in flight may bump the lease under us: re-read and try again.
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      try {
+        const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
+        if (lease.spec?.holderIdentity !== this.options.identity) return;
+        lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime() };
+        await this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease });
+        return;
+      } catch (error) {
+        if (apiStatus(error) === 409 && attempt < 3) continue;
+        this.options.log.warn('could not release the lease', { error: describeApiError(error) });
+        return;
+      }
     }
   }
 

@@ -1,0 +1,250 @@
+import { CoreV1Api, CustomObjectsApi, KubeConfig, NodeV1Api, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_GROUP, API_VERSION, readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
+import type { Shim, ShimSpec } from '../../src/api/shim.ts';
+import { startControllerProcess, type ControllerProcess } from '../harness/controller-process.ts';
+import { startKubeApiServer, type KubeApiServer } from '../harness/kube-apiserver.ts';
+import { kubectlFor, serviceAccountKubeconfig, waitFor } from '../harness/kube-helpers.ts';
+import { createNodes, maxConcurrent, startTestNodeAgent, type Behaviour, type NodeBehaviour, type TestNodeAgent } from '../harness/test-node.ts';
+
+// The controller as its own process, with the manifests' service account and RBAC, against a
+// real kube-apiserver. The test plays the nodes: it runs the installer Jobs the controller creates
+// through the same status writes as the Job controller and a kubelet would.
+
+const NAMESPACE = 'shimkeeper-system';
+const SHA = (c: string) => c.repeat(64);
+let server: KubeApiServer;
+let core: CoreV1Api;
+let custom: CustomObjectsApi;
+let nodeApi: NodeV1Api;
+let agent: TestNodeAgent;
+let controllerKubeconfig: string;
+let logDir: string;
+const controllers: ControllerProcess[] = [];
+/** Per-test Job behaviour; the agent asks it for every Job. */
+let behaviour: (node: string, revision: string) => NodeBehaviour = () => ({ outcome: 'succeed', delayMs: 100 });
+
+function startController(identity: string, env: Record<string, string> = {}): Promise<ControllerProcess> {
+  return startControllerProcess({ kubeconfigPath: controllerKubeconfig, namespace: NAMESPACE, identity, logDir, env }).then((c) => {
+    controllers.push(c);
+    return c;
+  });
+}
+
+function diagnostics(): string {
+  return controllers.map((c) => `--- ${c.identity} (last lines)\n${c.logs().split('\n').slice(-15).join('\n')}`).join('\n');
+}
+
+beforeAll(async () => {
+  server = await startKubeApiServer();
+  logDir = mkdtempSync(path.join(os.tmpdir(), 'shimkeeper-controller-test-'));
+  const kubectl = kubectlFor(server);
+  kubectl(['apply', '--server-side', '-f', 'manifests/crd.yaml', '-f', 'manifests/namespace.yaml', '-f', 'manifests/rbac.yaml']);
+  kubectl(['wait', '--for=condition=Established', 'crd/shims.runtime.shimkeeper.dev', '--timeout=60s']);
+  controllerKubeconfig = serviceAccountKubeconfig(server, NAMESPACE, 'shimkeeper-controller', path.join(logDir, 'controller.kubeconfig'));
+  const kc = new KubeConfig();
+  kc.loadFromFile(server.kubeconfigPath);
+  core = kc.makeApiClient(CoreV1Api);
+  custom = kc.makeApiClient(CustomObjectsApi);
+  nodeApi = kc.makeApiClient(NodeV1Api);
+  const asked: Behaviour = (job) => {
+    const env = Object.fromEntries((job.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
+    const annotations = job.metadata?.annotations ?? {};
+    return behaviour(job.spec?.template.spec?.nodeName ?? '', annotations[`${API_GROUP}/revision`] ?? env['URL'] ?? '');
+  };
+  agent = await startTestNodeAgent(server.kubeconfigPath, NAMESPACE, asked);
+  await startController('controller-a');
+}, 600_000);
+
+afterAll(async () => {
+  for (const controller of controllers) await controller.stop();
+  await agent?.stop();
+  await server?.stop();
+  rmSync(logDir, { recursive: true, force: true });
+});
+
+function shimSpec(overrides: Partial<ShimSpec> & { url?: string; sha256?: string } = {}): ShimSpec {
+  const { url, sha256, ...rest } = overrides;
+  return {
+    fetchStrategy: { type: 'anonymousHttp', anonHttp: { location: url ?? 'https://example.com/containerd-shim-spin-v2.tar.gz', sha256: sha256 ?? SHA('a') } },
+    runtimeClass: { name: 'wasm-spin', handler: 'spin' },
+    rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: 5 } },
+    version: '0.19.0',
+    ...rest,
+  } as ShimSpec;
+}
+
+async function applyShim(name: string, spec: ShimSpec): Promise<void> {
+  const body = { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'Shim', metadata: { name }, spec };
+  await custom.patchClusterCustomObject(
+    { group: API_GROUP, version: API_VERSION, plural: 'shims', name, body, fieldManager: 'test', force: true },
+    setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+  );
+}
+
+async function getShim(name: string): Promise<Shim | undefined> {
+  try {
+    return (await custom.getClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'shims', name })) as Shim;
+  } catch {
+    return undefined;
+  }
+}
+
+async function node(name: string): Promise<V1Node> {
+  return core.readNode({ name });
+}
+
+function nodeState(n: V1Node, shim: string): { ready: boolean; status?: Record<string, unknown> } {
+  const raw = n.metadata?.annotations?.[statusAnnotationKey(shim)];
+  return { ready: n.metadata?.labels?.[readyLabelKey(shim)] === 'true', ...(raw ? { status: JSON.parse(raw) as Record<string, unknown> } : {}) };
+}
+
+async function waitForShim(name: string, what: string, check: (s: Shim) => boolean, timeoutMs = 60_000): Promise<Shim> {
+  return waitFor(`${name}: ${what}`, async () => {
+    const shim = await getShim(name);
+    return shim && check(shim) ? shim : undefined;
+  }, timeoutMs, diagnostics);
+}
+
+const condition = (shim: Shim, type: string) => shim.status?.conditions?.find((c) => c.type === type);
+
+async function patchNodeMetadata(name: string, metadata: Record<string, unknown>): Promise<void> {
+  await core.patchNode({ name, body: { metadata } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+}
+
+describe('shimkeeper controller on a real API server', () => {
+  it('installs on labelled and on annotated nodes, creates the RuntimeClass, and reports Ready', async () => {
+    await createNodes(core, ['lab-1'], { labels: { spin: 'true' } });
+    await createNodes(core, ['ann-1'], { annotations: { [`${API_GROUP}/shims`]: 'other, spin' } });
+    await createNodes(core, ['bystander'], {});
+    await applyShim('spin', shimSpec({ nodeSelector: { spin: 'true' } }));
+
+    const shim = await waitForShim('spin', 'Ready with 2 nodes', (s) => condition(s, 'Ready')?.status === 'True' && s.status?.nodesReady === 2);
+    expect(shim.status).toMatchObject({ nodes: 2, nodesReady: 2, nodesUpdated: 2, nodesFailed: 0 });
+    expect(shim.metadata.finalizers).toContain(`${API_GROUP}/finalizer`);
+    for (const name of ['lab-1', 'ann-1']) {
+      expect(nodeState(await node(name), 'spin')).toMatchObject({ ready: true, status: { state: 'installed', version: '0.19.0', containerd: '1.7.24' } });
+    }
+    expect(nodeState(await node('bystander'), 'spin')).toEqual({ ready: false });
+
+    const rc = await nodeApi.readRuntimeClass({ name: 'wasm-spin' });
+    expect(rc.handler).toBe('spin');
+    expect(rc.scheduling?.nodeSelector).toEqual({ [readyLabelKey('spin')]: 'true' });
+    expect(rc.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Shim', name: 'spin', uid: shim.metadata.uid });
+
+    const printed = kubectlFor(server)(['get', 'shims']);
+    expect(printed).toMatch(/spin\s+wasm-spin\s+0\.19\.0\s+2\s+2/);
+  });
+
+  it('installs on a node that joins and uninstalls from one that stops being a target', async () => {
+    await createNodes(core, ['lab-2'], { labels: { spin: 'true' } });
+    await waitFor('lab-2 ready', async () => nodeState(await node('lab-2'), 'spin').ready);
+    await patchNodeMetadata('lab-1', { labels: { spin: null } });
+    await waitFor('lab-1 cleaned', async () => {
+      const state = nodeState(await node('lab-1'), 'spin');
+      return !state.ready && state.status === undefined;
+    }, 60_000, diagnostics);
+    expect(agent.timeline.filter((e) => e.node === 'lab-1').map((e) => e.action)).toEqual(['install', 'uninstall']);
+    await waitForShim('spin', '2 nodes again', (s) => s.status?.nodes === 2 && s.status?.nodesReady === 2);
+  });
+
+  it('rolls an upgrade over 5 nodes with maxUpdate 1: never more than one node in flight', async () => {
+    behaviour = () => ({ outcome: 'succeed', delayMs: 400 });
+    await createNodes(core, ['roll-1', 'roll-2', 'roll-3', 'roll-4', 'roll-5'], { labels: { roll: 'true' } });
+    await applyShim('roll', shimSpec({ nodeSelector: { roll: 'true' }, runtimeClass: { name: 'roll', handler: 'roll' }, rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: 1 } } }));
+    const first = await waitForShim('roll', 'first install done', (s) => s.status?.nodesReady === 5 && condition(s, 'Ready')?.status === 'True');
+    const firstRevision = JSON.stringify(first.status?.revisions);
+
+    await applyShim('roll', shimSpec({ nodeSelector: { roll: 'true' }, runtimeClass: { name: 'roll', handler: 'roll' }, rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: 1 } }, sha256: SHA('b'), version: '0.19.1' }));
+    const upgraded = await waitForShim('roll', 'upgrade done', (s) => s.status?.nodesUpdated === 5 && condition(s, 'Ready')?.status === 'True' && JSON.stringify(s.status?.revisions) !== firstRevision, 90_000);
+    expect(upgraded.status?.nodesReady).toBe(5);
+    const rollJobs = agent.timeline.filter((e) => e.node.startsWith('roll-'));
+    expect(rollJobs).toHaveLength(10);
+    expect(maxConcurrent(rollJobs)).toBe(1);
+    for (let i = 1; i <= 5; i++) expect(nodeState(await node(`roll-${i}`), 'roll')).toMatchObject({ ready: true, status: { state: 'installed', version: '0.19.1' } });
+  });
+
+  it('a failing node pauses the rollout within the failure budget, and a fixed spec resumes it', async () => {
+    await createNodes(core, ['frag-1', 'frag-2', 'frag-3', 'frag-4'], { labels: { frag: 'true' } });
+    const spec = (sha: string) => shimSpec({ nodeSelector: { frag: 'true' }, runtimeClass: { name: 'frag', handler: 'frag' }, rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: 1 }, maxFailedNodes: 1 }, sha256: sha });
+    behaviour = (n) => (n === 'frag-2' ? { outcome: 'fail', delayMs: 100 } : { outcome: 'succeed', delayMs: 100 });
+    await applyShim('frag', spec(SHA('c')));
+    const paused = await waitForShim('frag', 'RolloutPaused', (s) => condition(s, 'Progressing')?.reason === 'RolloutPaused');
+    expect(condition(paused, 'Progressing')).toMatchObject({ status: 'False' });
+    expect(condition(paused, 'Progressing')?.message).toContain('frag-2');
+    expect(condition(paused, 'Degraded')).toMatchObject({ status: 'True' });
+    expect(paused.status?.failingNodes?.[0]).toMatchObject({ node: 'frag-2' });
+    // Paused: no further node is attempted while we watch.
+    const attemptedWhenPaused = agent.timeline.filter((e) => e.node.startsWith('frag-')).length;
+    await sleep(2_000);
+    expect(agent.timeline.filter((e) => e.node.startsWith('frag-')).length).toBe(attemptedWhenPaused);
+    expect(nodeState(await node('frag-2'), 'frag')).toMatchObject({ ready: false, status: { state: 'failed' } });
+
+    behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
+    await applyShim('frag', spec(SHA('d')));
+    const recovered = await waitForShim('frag', 'recovered', (s) => condition(s, 'Ready')?.status === 'True' && s.status?.nodesReady === 4, 90_000);
+    expect(condition(recovered, 'Degraded')?.status).toBe('False');
+  });
+
+  it('makes zero writes in steady state', async () => {
+    const controller = controllers[0]!;
+    await sleep(1_000);
+    const writes = async () => {
+      const text = await (await fetch(controller.metricsUrl)).text();
+      return text.split('\n').filter((l) => l.startsWith('shimkeeper_api_requests_total') && !/verb="(list|watch)"/.test(l)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    };
+    const atStart = await writes();
+    await sleep(10_000);
+    expect(await writes()).toBe(atStart);
+  });
+
+  it('survives being killed mid-rollout: the next process resumes without duplicate Jobs', async () => {
+    behaviour = () => ({ outcome: 'succeed', delayMs: 700 });
+    await createNodes(core, ['crash-1', 'crash-2', 'crash-3', 'crash-4', 'crash-5'], { labels: { crash: 'true' } });
+    await applyShim('crash', shimSpec({ nodeSelector: { crash: 'true' }, runtimeClass: { name: 'crash', handler: 'crash' }, rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: 1 } } }));
+    await waitFor('two crash nodes done', () => agent.timeline.filter((e) => e.node.startsWith('crash-') && e.finishedAt).length >= 2 || undefined);
+    controllers[0]!.kill();
+    const replacement = await startController('controller-b');
+    await waitForShim('crash', 'rollout finished by the new process', (s) => s.status?.nodesReady === 5, 90_000);
+    const crashJobs = agent.timeline.filter((e) => e.node.startsWith('crash-'));
+    expect(crashJobs).toHaveLength(5);
+    expect(new Set(crashJobs.map((e) => e.node)).size).toBe(5);
+    expect(maxConcurrent(crashJobs)).toBe(1);
+    expect(replacement.logs()).toContain('became leader');
+  });
+
+  it('with two replicas only the leader acts, and the standby takes over when the leader dies', async () => {
+    const leader = controllers[1]!;
+    const standby = await startController('controller-c');
+    await sleep(3_000);
+    expect(await standby.metric('shimkeeper_leader')).toBe(0);
+    expect(await leader.metric('shimkeeper_leader')).toBe(1);
+    const standbyCalls = async () => standby.metric('shimkeeper_api_requests_total');
+    expect(await standbyCalls()).toBe(0);
+
+    behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
+    await createNodes(core, ['ha-1'], { labels: { ha: 'true' } });
+    await applyShim('ha', shimSpec({ nodeSelector: { ha: 'true' }, runtimeClass: { name: 'ha', handler: 'ha' } }));
+    await waitForShim('ha', 'ready by the leader', (s) => s.status?.nodesReady === 1);
+    expect(await standbyCalls()).toBe(0);
+
+    leader.kill();
+    await waitFor('standby leads', async () => (await standby.metric('shimkeeper_leader')) === 1 || undefined, 30_000, diagnostics);
+    await createNodes(core, ['ha-2'], { labels: { ha: 'true' } });
+    await waitForShim('ha', 'ready on the new node by the new leader', (s) => s.status?.nodesReady === 2);
+  });
+
+  it('deleting a Shim uninstalls it everywhere, then removes the RuntimeClass and the finalizer', async () => {
+    await custom.deleteClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'shims', name: 'spin' });
+    await waitFor('Shim spin gone', async () => (await getShim('spin')) === undefined || undefined, 60_000, diagnostics);
+    for (const name of ['lab-2', 'ann-1']) expect(nodeState(await node(name), 'spin')).toEqual({ ready: false });
+    await expect(nodeApi.readRuntimeClass({ name: 'wasm-spin' })).rejects.toThrow();
+    const spinJobs = agent.timeline.filter((e) => ['lab-2', 'ann-1'].includes(e.node));
+    expect(spinJobs.filter((e) => e.action === 'uninstall')).toHaveLength(2);
+    expect(agent.errors).toEqual([]);
+  });
+});
