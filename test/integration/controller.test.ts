@@ -183,6 +183,10 @@ describe('shimkeeper controller on a real API server', () => {
     await sleep(2_000);
     expect(agent.timeline.filter((e) => e.node.startsWith('frag-')).length).toBe(attemptedWhenPaused);
     expect(nodeState(await node('frag-2'), 'frag')).toMatchObject({ ready: false, status: { state: 'failed' } });
+    const events = await core.listNamespacedEvent({ namespace: 'default' });
+    const about = (name: string, reason: string) => events.items.filter((e) => e.involvedObject.name === name && e.reason === reason);
+    expect(about('frag', 'RolloutPaused')[0]?.message).toContain('frag-2');
+    expect(about('frag-2', 'InstallFailed')[0]).toMatchObject({ type: 'Warning' });
 
     behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
     await applyShim('frag', spec(SHA('d')));
@@ -200,6 +204,16 @@ describe('shimkeeper controller on a real API server', () => {
     const atStart = await writes();
     await sleep(10_000);
     expect(await writes()).toBe(atStart);
+
+    const base = controller.metricsUrl.replace('/metrics', '');
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(controller.metricsUrl)).text();
+    expect(metrics).toMatch(/shimkeeper_jobs_total\{action="install",outcome="succeeded"\} \d+/);
+    expect(metrics).toMatch(/shimkeeper_jobs_total\{action="install",outcome="failed"\} [1-9]/);
+    expect(metrics).toContain('shimkeeper_nodes{shim="roll",state="ready"} 5');
+    expect(metrics).toMatch(/shimkeeper_reconciles_total\{result="success"\} \d+/);
+    expect(metrics).toContain('shimkeeper_workqueue_depth 0');
   });
 
   it('survives being killed mid-rollout: the next process resumes without duplicate Jobs', async () => {
