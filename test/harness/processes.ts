@@ -94,13 +94,17 @@ function isAlive(pid: number): boolean {
 const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 const nsenter = ['/usr/bin/nsenter', '/bin/nsenter'].find((p) => existsSync(p));
 
-/** The command line that runs `argv` with a parent-death SIGKILL, optionally in a network namespace. */
-export function wrapArgv(argv: string[], netnsPath?: string): string[] {
+/**
+ * The command line that runs `argv` with a parent-death SIGKILL, optionally in a network namespace
+ * and a mount namespace (paths like /proc/<pid>/ns/net of a process holding them).
+ */
+export function wrapArgv(argv: string[], netnsPath?: string, mntnsPath?: string): string[] {
   if (!setpriv) throw new Error('setpriv (util-linux) is required to tie test servers to the test process');
   // setpriv and nsenter both exec (no fork), so the server's parent stays this Node process and
   // the death signal fires when it dies.
-  const inNetns = netnsPath ? [nsenterPath(), `--net=${netnsPath}`, '--'] : [];
-  return [setpriv, '--pdeathsig', 'KILL', '--', ...inNetns, ...argv];
+  const namespaces = [...(netnsPath ? [`--net=${netnsPath}`] : []), ...(mntnsPath ? [`--mount=${mntnsPath}`] : [])];
+  const enter = namespaces.length > 0 ? [nsenterPath(), ...namespaces, '--'] : [];
+  return [setpriv, '--pdeathsig', 'KILL', '--', ...enter, ...argv];
 }
 
 function nsenterPath(): string {
@@ -109,9 +113,9 @@ function nsenterPath(): string {
 }
 
 /** Starts a long-running server with stdout+stderr appended to logPath. */
-export function launch(argv: string[], logPath: string, opts: { netnsPath?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+export function launch(argv: string[], logPath: string, opts: { netnsPath?: string; mntnsPath?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
   const logFd = openSync(logPath, 'a');
-  const [cmd, ...args] = wrapArgv(argv, opts.netnsPath);
+  const [cmd, ...args] = wrapArgv(argv, opts.netnsPath, opts.mntnsPath);
   try {
     return track(spawn(cmd!, args, { stdio: ['ignore', logFd, logFd], env: opts.env ?? process.env }));
   } finally {

@@ -1,11 +1,18 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
 import { detectContainerd } from '../../../src/installer/containerd/detect.ts';
+
+const hostRoots: string[] = [];
+afterAll(() => {
+  for (const root of hostRoots) rmSync(root, { recursive: true, force: true });
+});
 
 async function hostWith(files: Record<string, string>, dirs: string[] = []): Promise<string> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'shimkeeper-host-'));
+  hostRoots.push(root);
   for (const dir of dirs) await mkdir(path.join(root, dir), { recursive: true });
   for (const [file, content] of Object.entries(files)) {
     await mkdir(path.dirname(path.join(root, file)), { recursive: true });

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,7 +15,10 @@ beforeAll(async () => {
   server = await startArtifactServer();
   dir = await mkdtemp(path.join(os.tmpdir(), 'shimkeeper-fetch-'));
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
 
 const options = (url: string, overrides: Partial<FetchOptions> = {}): FetchOptions => ({
   url, destination: path.join(dir, `dl-${Math.random()}`), maxBytes: 1_000_000, connectTimeoutMs: 2_000, readTimeoutMs: 500, attempts: 3, initialBackoffMs: 10, ...overrides,
