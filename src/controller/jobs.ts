@@ -22,7 +22,14 @@ export type InstallerResult =
       containerdVersion?: string;
       restarted?: boolean;
     }
-  | { ok: false; action?: JobAction; shim?: string; error: string };
+  | { ok: false; action?: JobAction; shim?: string; code?: string; error: string };
+
+/**
+ * Installer error codes after which the node may not be as it was (the rollback failed, or the
+ * installer broke in an unforeseen way). Every other reported failure left the previous
+ * installation untouched or restored it.
+ */
+export const NODE_STATE_UNKNOWN_CODES: ReadonlySet<string> = new Set(['RollbackFailed', 'InternalError']);
 
 /**
  * The result in a termination message: its last line that is a JSON object with a boolean `ok`.

@@ -1,7 +1,7 @@
 // Per-node building blocks of the planner: what a finished Job means for its node, what a node's
 // record looks like while a Job runs, the ready label, retry backoff.
 
-import type { JobAction } from './jobs.ts';
+import { NODE_STATE_UNKNOWN_CODES, type JobAction } from './jobs.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import type { ObservedJob, ObservedNode } from './planner.ts';
 
@@ -70,6 +70,18 @@ function jobError(job: ObservedJob): string | undefined {
   return undefined;
 }
 
+/** The installer reported its failure and that failure leaves the node as it was. */
+function nodeLeftIntact(job: ObservedJob): boolean {
+  const result = job.result;
+  return result?.ok === false && !NODE_STATE_UNKNOWN_CODES.has(result.code ?? 'InternalError');
+}
+
+/** The revision installed and working on a node, as far as its record tells. */
+function workingRevisionOf(record: NodeShimRecord | null): string | undefined {
+  if (record?.state === 'installed') return record.revision;
+  return record?.workingRevision;
+}
+
 /** What a finished Job means for its node, on top of the node's previous record. */
 export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | null, nowIso: string): JobOutcome {
   const error = jobError(job);
@@ -95,6 +107,7 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
 
   const message = job.action === 'uninstall' ? `uninstall failed: ${error}` : error!;
   const sameRevision = previous?.revision === job.revision;
+  const workingRevision = job.action === 'install' && nodeLeftIntact(job) ? workingRevisionOf(previous) : undefined;
   // Replaying a Job already written to the annotation (crash before its deletion) must not count twice.
   const alreadyApplied = previous?.state === 'failed' && sameRevision && previous.time === time && previous.message === message;
   return {
@@ -108,6 +121,7 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
           containerd: previous?.containerd,
           message,
           failures: failuresAt(previous, job.revision) + 1,
+          workingRevision,
           time,
         }),
     event: {
@@ -140,6 +154,7 @@ export function inProgressRecord(previous: NodeShimRecord | null, work: InProgre
     sha256: work.sha256,
     containerd: work.containerd ?? previous?.containerd,
     failures: failuresAt(previous, work.revision),
+    workingRevision: work.action === 'install' ? workingRevisionOf(previous) : undefined,
     time: nowIso,
   });
 }
@@ -159,11 +174,14 @@ export function runningJobDetails(job: ObservedJob, previous: NodeShimRecord | n
  * The ready label: on while a working version is installed on a node that is meant to run it. It
  * stays on during an upgrade (the previous version keeps working until the installer swaps it) and
  * goes off at once when the node stops being a target, so no new pod lands where an uninstall is
- * about to start, and after a failed install, since what is left working is then unknown.
+ * about to start. After a failed install it stays on only when the installer reported that the
+ * previous version is still in place (it refuses bad input before changing anything, and rolls
+ * back what containerd rejects); when what is left is unknown, it goes off.
  */
 export function desiredReady(target: boolean, current: NodeShimRecord | null, readyBefore: boolean): boolean {
   if (!target || current === null) return false;
   if (current.state === 'installed') return true;
   if (current.state === 'installing') return readyBefore;
+  if (current.state === 'failed' && current.workingRevision) return readyBefore;
   return false;
 }

@@ -4,12 +4,17 @@
 import type { NodeShimState, NodeShimStatus } from '../api/names.ts';
 
 /**
- * What the controller stores in the annotation: DESIGN's NodeShimStatus plus `failures`, the number
+ * What the controller stores in the annotation: DESIGN's NodeShimStatus plus `workingRevision` and `failures`, the number
  * of consecutive failed attempts at `revision`, which drives retry backoff. Readers that only know
  * NodeShimStatus may ignore it.
  */
 export interface NodeShimRecord extends NodeShimStatus {
   failures?: number;
+  /**
+   * While an install is in progress or after it failed: the revision that is still installed and
+   * working on the node (the installer changes nothing, or rolls back, when it fails).
+   */
+  workingRevision?: string;
 }
 
 const STATES: readonly NodeShimState[] = ['installing', 'installed', 'failed', 'uninstalling'];
@@ -35,7 +40,7 @@ export function parseNodeShimStatus(value: string | undefined): NodeShimRecord |
     return { state: 'failed', message: `status annotation has unknown state ${JSON.stringify(raw.state)}`, time: '' };
   }
   const record: NodeShimRecord = { state: raw.state as NodeShimState, time: typeof raw.time === 'string' ? raw.time : '' };
-  for (const key of ['version', 'revision', 'sha256', 'containerd', 'message'] as const) {
+  for (const key of ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision'] as const) {
     if (typeof raw[key] === 'string') record[key] = raw[key];
   }
   if (typeof raw.failures === 'number' && Number.isInteger(raw.failures) && raw.failures > 0) record.failures = raw.failures;
@@ -45,7 +50,7 @@ export function parseNodeShimStatus(value: string | undefined): NodeShimRecord |
 /** Canonical JSON for the annotation: fixed key order, absent fields left out. */
 export function serializeNodeShimStatus(record: NodeShimRecord): string {
   const ordered: Record<string, unknown> = { state: record.state };
-  for (const key of ['version', 'revision', 'sha256', 'containerd', 'message', 'failures'] as const) {
+  for (const key of ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'failures'] as const) {
     if (record[key] !== undefined && record[key] !== '') ordered[key] = record[key];
   }
   ordered.time = record.time;

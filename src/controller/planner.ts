@@ -249,7 +249,9 @@ export function plan(input: PlannerInput): Plan {
     for (const job of jobs.filter((j) => j.phase !== 'running').sort(byFinishTime)) {
       const outcome = finishedJobOutcome(job, item.current, nowIso);
       item.current = outcome.record;
-      item.ready = outcome.record?.state === 'installed';
+      // A failed install that left the previous version working keeps the label as it was.
+      const stillWorking = outcome.record?.state === 'failed' && Boolean(outcome.record.workingRevision);
+      item.ready = outcome.record?.state === 'installed' || (stillWorking && item.ready);
       events.push({ type: 'emitEvent', ...outcome.event, node: node.name });
       consumed.push(job.name);
     }

@@ -159,7 +159,7 @@ export class FakeCluster {
     return result;
   }
 
-  finishJob(name: string, outcome: { ok: boolean; error?: string; revision?: string } = { ok: true }): void {
+  finishJob(name: string, outcome: { ok: boolean; error?: string; code?: string; revision?: string } = { ok: true }): void {
     const job = this.jobs.get(name)!;
     job.finishedAt = this.now.toISOString().replace(/\.\d+Z$/, 'Z');
     if (outcome.ok) {
@@ -177,7 +177,7 @@ export class FakeCluster {
       };
     } else {
       job.phase = 'failed';
-      job.result = { ok: false, action: job.action, shim: 'spin', error: outcome.error ?? 'containerd did not come back' };
+      job.result = { ok: false, action: job.action, shim: 'spin', error: outcome.error ?? 'containerd did not come back', ...(outcome.code ? { code: outcome.code } : {}) };
     }
   }
 

@@ -187,3 +187,33 @@ describe('status', () => {
     expect(status.revisions?.[0]?.revision).not.toBe(status.revisions?.[1]?.revision);
   });
 });
+
+describe('a failed upgrade and the ready label', () => {
+  function upgradeThatFails(code: string) {
+    const cluster = new FakeCluster(makeShim(), [makeNode('node-a')]);
+    cluster.settle();
+    const installed = cluster.record('node-a')!;
+    cluster.shim!.spec.fetchStrategy.anonHttp = { location: URL_B, sha256: SHA_B };
+    cluster.shim!.metadata.generation = 2;
+    cluster.step();
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installing', workingRevision: installed.revision });
+    expect(cluster.ready('node-a')).toBe(true);
+    cluster.finishJob(cluster.running()[0]!.name, { ok: false, code, error: 'it went wrong' });
+    cluster.step();
+    return { cluster, installed };
+  }
+
+  it('stays on when the installer left the previous version in place (a refused artifact, a rolled-back restart)', () => {
+    const { cluster, installed } = upgradeThatFails('ChecksumMismatch');
+    expect(cluster.record('node-a')).toMatchObject({ state: 'failed', workingRevision: installed.revision });
+    expect(cluster.ready('node-a')).toBe(true);
+    expect(writes(cluster.plan().actions).filter((a) => a.type !== 'emitEvent' && a.type !== 'updateStatus')).toEqual([]);
+  });
+
+  it('goes off when what is left on the node is unknown (the rollback failed)', () => {
+    const { cluster } = upgradeThatFails('RollbackFailed');
+    expect(cluster.record('node-a')).toMatchObject({ state: 'failed' });
+    expect(cluster.record('node-a')?.workingRevision).toBeUndefined();
+    expect(cluster.ready('node-a')).toBe(false);
+  });
+});
