@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the integration tests run against: Debian's containerd and runc (a real
+# Installs what the integration and e2e tests run against: Debian's containerd and runc (a real
 # containerd, started by the tests under a temp dir), static busybox (the test image), chattr
-# (the read-only config fault). Idempotent: does nothing when everything is present.
+# (the read-only config fault), CNI plugins and iptables (the e2e node). Idempotent: does nothing
+# when everything is present.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,12 @@ command -v runc >/dev/null || missing+=(runc)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v chattr >/dev/null || missing+=(e2fsprogs)
 command -v nsenter >/dev/null || missing+=(util-linux)
+# The e2e cluster: bridge CNI for pods, iptables for the kubelet, Debian's etcd for the apiserver.
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+command -v iptables >/dev/null || missing+=(iptables)
+# The static pause binary of the e2e images is compiled here.
+command -v gcc >/dev/null || missing+=(gcc)
+compgen -G '/usr/lib/*-linux-gnu/libc.a' >/dev/null || missing+=(libc6-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -131,7 +131,8 @@ export async function startCluster(options: { log?: (line: string) => void } = {
   const say = options.log ?? (() => {});
   const binDir = await ensureKubeBinaries(['kube-apiserver', 'kubectl', 'kube-controller-manager', 'kube-scheduler', 'kubelet']);
   say('starting etcd and kube-apiserver');
-  const apiserver = await startKubeApiServer({ disableAdmissionPlugins: [] });
+  // The node's name does not resolve here: reach the kubelet (logs, exec) by its address.
+  const apiserver = await startKubeApiServer({ disableAdmissionPlugins: [], extraArgs: ['--kubelet-preferred-address-types=InternalIP'] });
   const stateDir = mkdtempSync(path.join(tmpdir(), 'shimkeeper-cluster-'));
   const nodeIP = apiserver.network.address;
   const netnsPath = apiserver.network.path;
