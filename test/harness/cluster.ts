@@ -14,7 +14,7 @@ import { launch, tail, terminate } from './processes.ts';
 // loop (systemd's role on a real node), bridge CNI from Debian's containernetworking-plugins.
 //
 // Everything runs in one network namespace (the apiserver harness's) and the node's processes in
-// one mount namespace in which /etc/containerd, /run/containerd and /var/log are bind-mounted from
+// one mount namespace in which /etc/containerd, /run/containerd, /var/log and /opt are bind-mounted from
 // the state directory: the node looks standard to the installer (default containerd paths), and
 // nothing is written to the machine's own copies of those paths. The kubelet's cgroups live under
 // one cgroup root of their own, removed on stop.
@@ -138,7 +138,7 @@ export async function startCluster(options: { log?: (line: string) => void } = {
   const netnsPath = apiserver.network.path;
   const cgroupRoot = `/shimkeeper-e2e-${process.pid}`;
   const children: ChildProcess[] = [];
-  const dirs = ['etc-containerd', 'run-containerd', 'varlog', 'containerd-root', 'cni-conf', 'cni-ipam', 'kubelet', 'kubelet-pki', 'logs'];
+  const dirs = ['etc-containerd', 'run-containerd', 'varlog', 'opt', 'containerd-root', 'cni-conf', 'cni-ipam', 'kubelet', 'kubelet-pki', 'logs'];
   for (const dir of dirs) mkdirSync(path.join(stateDir, dir), { recursive: true });
   const logDir = path.join(stateDir, 'logs');
   const logFiles = ['containerd.log', 'kubelet.log', 'kube-controller-manager.log', 'kube-scheduler.log'];
@@ -153,7 +153,8 @@ export async function startCluster(options: { log?: (line: string) => void } = {
   await waitFor('mount namespace', () => readlinkSync(mntnsPath) !== ownMntns, 5_000, logs);
   const inNode = (argv: string[]) => spawnSync('nsenter', [`--net=${netnsPath}`, `--mount=${mntnsPath}`, '--', ...argv], { encoding: 'utf8' });
   for (const target of ['/etc/containerd', '/run/containerd']) mkdirSync(target, { recursive: true });
-  for (const [source, target] of [['etc-containerd', '/etc/containerd'], ['run-containerd', '/run/containerd'], ['varlog', '/var/log']] as const) {
+  // /opt: where the installer puts shims (/opt/shimkeeper) and containerd its opt plugin.
+  for (const [source, target] of [['etc-containerd', '/etc/containerd'], ['run-containerd', '/run/containerd'], ['varlog', '/var/log'], ['opt', '/opt']] as const) {
     const result = inNode(['mount', '--bind', path.join(stateDir, source), target]);
     if (result.status !== 0) throw new Error(`cannot bind ${target} in the node's mount namespace: ${result.stderr}`);
   }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { InstallerError } from '../errors.ts';
@@ -59,7 +59,7 @@ async function restartWithSystemd(options: RestartOptions): Promise<RestartOutco
 /** Stops the containerd that serves the socket and waits for its supervisor to start a new one. */
 async function restartWithSignal(options: RestartOptions): Promise<RestartOutcome> {
   const procRoot = options.procRoot ?? '/proc';
-  const pid = await findSocketOwner(procRoot, options.target.socketPath);
+  const pid = await findSocketOwner(procRoot, options.target.socketPath, hostPath(options.hostRoot, options.target.socketPath));
   if (pid === undefined) {
     // Nothing to stop (containerd is down, e.g. it refused a config): its supervisor starts it
     // again with the config as it is now, which the health check then judges.
@@ -77,12 +77,20 @@ async function restartWithSignal(options: RestartOptions): Promise<RestartOutcom
   return { method: 'signal', detail: `sent SIGTERM to containerd pid ${pid}` };
 }
 
-export async function findSocketOwner(procRoot: string, socketPath: string): Promise<number | undefined> {
+/**
+ * The containerd process serving the socket. Several containerds may bind the same path in
+ * different mount namespaces (a nested cluster, a leftover test node): the socket file the process
+ * sees through /proc/<pid>/root must be the very file the installer checks health on.
+ */
+export async function findSocketOwner(procRoot: string, socketPath: string, socketAsSeenHere: string = socketPath): Promise<number | undefined> {
+  const wanted = await stat(socketAsSeenHere).catch(() => null);
   for (const entry of await readdir(procRoot)) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     const comm = await readFile(`${procRoot}/${pid}/comm`, 'utf8').catch(() => '');
     if (comm.trim() !== 'containerd') continue;
+    const seenByProcess = await stat(`${procRoot}/${pid}/root${socketPath}`).catch(() => null);
+    if (wanted && (!seenByProcess || seenByProcess.dev !== wanted.dev || seenByProcess.ino !== wanted.ino)) continue;
     const inodes = await listeningInodes(`${procRoot}/${pid}/net/unix`, socketPath);
     if (inodes.size === 0) continue;
     const fds = await readdir(`${procRoot}/${pid}/fd`).catch(() => [] as string[]);
