@@ -2,7 +2,7 @@ import { mkdtemp, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { computeRevision } from '../api/revision.ts';
 import type { RuntimeStanza } from './containerd/config-edit.ts';
-import { planInstallConfig, readConfig, writeConfig, type PlannedConfig } from './containerd/config-file.ts';
+import { backUpConfig, planInstallConfig, readConfig, writeConfig, type PlannedConfig } from './containerd/config-file.ts';
 import { detectContainerd, hostPath, type ContainerdTarget } from './containerd/detect.ts';
 import { waitForContainerd } from './containerd/health.ts';
 import { restartContainerd } from './containerd/restart.ts';
@@ -69,6 +69,7 @@ export async function install(options: InstallerOptions, procRoot?: string): Pro
     let containerdVersion = '';
     try {
       if (planned.changed) {
+        await backUpConfig(installDirOnHost, target.configPath, before, options.shim);
         await writeConfig(configOnHost, planned.after);
         wroteConfig = true;
       }

@@ -1,6 +1,6 @@
 import { hostPath } from './containerd/detect.ts';
 import { detectContainerd } from './containerd/detect.ts';
-import { planUninstallConfig, readConfig, writeConfig } from './containerd/config-file.ts';
+import { backUpConfig, planUninstallConfig, readConfig, writeConfig } from './containerd/config-file.ts';
 import { waitForContainerd } from './containerd/health.ts';
 import { restartContainerd } from './containerd/restart.ts';
 import { describeError, InstallerError } from './errors.ts';
@@ -32,6 +32,7 @@ export async function uninstall(options: InstallerOptions, procRoot?: string): P
     let containerdVersion = '';
     try {
       if (planned.changed) {
+        await backUpConfig(installDirOnHost, target.configPath, before, options.shim);
         await writeConfig(configOnHost, planned.after);
         const outcome = await restartContainerd({ strategy: options.restart, hostRoot: options.hostRoot, target, procRoot });
         restarted = outcome.method !== 'none';

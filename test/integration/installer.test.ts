@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,9 @@ describe('installer on a real containerd', () => {
 
     const config = readFileSync(containerd.configPath, 'utf8');
     expect(config.startsWith(originalConfig)).toBe(true);
+    const backups = readdirSync(path.join(installDir, 'backups'));
+    expect(backups).toHaveLength(1);
+    expect(readFileSync(path.join(installDir, 'backups', backups[0]!), 'utf8')).toBe(originalConfig);
     expect((await loadedRuntimes())['probe']).toMatchObject({ runtimeType: firstBinary, runtimePath: firstBinary });
     const state = JSON.parse(readFileSync(path.join(installDir, 'state.json'), 'utf8'));
     expect(state.shims.probe).toMatchObject({ revision: run.result['revision'], version: '1.0.0', sha256: sha256(rev1), configPath: containerd.configPath });

@@ -1,4 +1,5 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { InstallerError } from '../errors.ts';
 import { applyStanza, parseConfig, removeStanza, stanzaAsParsed, verifyEdit, type RuntimeStanza, type SpliceRecord } from './config-edit.ts';
@@ -77,4 +78,22 @@ export function planUninstallConfig(target: ContainerdTarget, before: ConfigSnap
 export async function writeConfig(fileOnHost: string, text: string | null): Promise<void> {
   if (text === null) await rm(fileOnHost, { force: true });
   else await writeFileAtomic(fileOnHost, text);
+}
+
+const BACKUPS_KEPT = 10;
+
+/**
+ * Keeps a copy of the config as it was before shimkeeper changed it, in <install-dir>/backups, for
+ * a person to look at or restore by hand; the newest ten are kept. (Uninstall itself restores from
+ * the splice record, which survives other edits of the file.)
+ */
+export async function backUpConfig(installDirOnHost: string, configPath: string, before: ConfigSnapshot, shim: string): Promise<string | null> {
+  if (before.text === null) return null;
+  const dir = path.join(installDirOnHost, 'backups');
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = path.join(dir, `${path.basename(configPath)}.${stamp}.${shim}.bak`);
+  await writeFileAtomic(file, before.text, { mode: 0o600 });
+  const backups = (await readdir(dir)).filter((name) => name.endsWith('.bak')).sort();
+  for (const old of backups.slice(0, Math.max(0, backups.length - BACKUPS_KEPT))) await rm(path.join(dir, old), { force: true });
+  return file;
 }
