@@ -60,7 +60,14 @@ export async function install(options: InstallerOptions, procRoot?: string): Pro
     // runtime_path when starting a sandbox), and later versions accept it too. runtime_path says
     // the same for 1.7+, where it is the documented field.
     const stanza: RuntimeStanza = { handler: options.handler, runtimeType: binaryPath, runtimePath: binaryPath, options: options.runtimeOptions };
-    const planned = timed(timings, 'configureMs', () => planInstallConfig(target, before, { shim: options.shim, stanza, previous: previous?.splice }));
+    let planned: PlannedConfig;
+    try {
+      planned = timed(timings, 'configureMs', () => planInstallConfig(target, before, { shim: options.shim, stanza, previous: previous?.splice }));
+    } catch (error) {
+      // The config cannot take the stanza: the binary placed for it goes again.
+      if (placedNewBinary) await removeRevisionDir(options, revisionDir(options.installDir, options.shim, revision), previous);
+      throw error;
+    }
     const loadedNow = await handlerLoaded(hostPath(options.hostRoot, target.socketPath), options.handler);
     const mustRestart = planned.changed || placedNewBinary || loadedNow === false;
 
@@ -179,12 +186,7 @@ async function rollBack(context: {
   procRoot: string | undefined;
 }): Promise<void> {
   const { options, target, planned } = context;
-  const previousRevisionDir = context.previous ? path.posix.dirname(context.previous.binaryPath) : null;
-  if (context.newRevisionDir && context.newRevisionDir !== previousRevisionDir) {
-    await rm(hostPath(options.hostRoot, context.newRevisionDir), { recursive: true, force: true });
-    // The shim's own directory goes too when this install created it.
-    await rmdir(path.dirname(hostPath(options.hostRoot, context.newRevisionDir))).catch(() => {});
-  }
+  if (context.newRevisionDir) await removeRevisionDir(options, context.newRevisionDir, context.previous);
   try {
     if (context.wroteConfig) await writeConfig(context.configOnHost, planned.before.text);
     if (context.restarted) {
@@ -198,6 +200,14 @@ async function rollBack(context: {
       { cause: error },
     );
   }
+}
+
+/** Removes a revision directory this run created (never the one the previous install runs from). */
+async function removeRevisionDir(options: InstallerOptions, dir: string, previous: InstalledShim | undefined): Promise<void> {
+  if (previous && path.posix.dirname(previous.binaryPath) === dir) return;
+  await rm(hostPath(options.hostRoot, dir), { recursive: true, force: true });
+  // The shim's own directory goes too when this install created it.
+  await rmdir(path.dirname(hostPath(options.hostRoot, dir))).catch(() => {});
 }
 
 function timed<T>(timings: Timings, key: string, work: () => T): T {

@@ -141,6 +141,12 @@ describe('refused before anything on the node changes', () => {
     await expectRefused(args(), 'ConfigInvalid', new RegExp(`${containerd.configPath} is not valid TOML, refusing to edit it`));
   });
 
+  it('a config shimkeeper cannot edit safely is refused after the download, and the binary goes again', async () => {
+    // The handler's tables are split by another table: no single splice could replace them.
+    writeFileSync(containerd.configPath, `${originalConfig}\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.probe]\n  runtime_type = "io.containerd.runc.v2"\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.other]\n  runtime_type = "x"\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.probe.options]\n  Extra = 1\n`);
+    await expectRefused(args(), 'ConfigUnsupported', /defines runtime 'probe' in tables that are not next to each other/);
+  });
+
   it('read-only (immutable) config: the write fails and the binary is removed again', async () => {
     expect(spawnSync('chattr', ['+i', containerd.configPath]).status).toBe(0);
     await expectRefused(args(), 'WriteFailed', new RegExp(`cannot write ${containerd.configPath}`));
