@@ -22,7 +22,8 @@ import type { JobContext } from './job-spec.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { INSTALLER_JOB_SELECTOR, installerJobIdentity } from './job-spec.ts';
 import { JOB_UID_LABEL, nodeChangeMatters, observeJob, observeNode, observeRuntimeClass } from './observe.ts';
-import { plan, type ObservedJob } from './planner.ts';
+import { applyOrder } from './apply-order.ts';
+import { plan, type ObservedJob, type PlannedAction } from './planner.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from './runtime-class.ts';
 
 // The imperative shell around the planner: informers keep a local cache of Shims, Nodes,
@@ -30,6 +31,8 @@ import { RUNTIME_CLASS_SHIM_LABEL } from './runtime-class.ts';
 // plans a Shim from the caches (never a LIST) and applies the actions in order, stopping at the
 // first error and retrying with per-Shim backoff.
 
+/** Nodes whose writes one reconcile sends at the same time. */
+const NODE_WRITE_CONCURRENCY = 16;
 /** How long a reconcile waits for the caches to show this controller's own last writes. */
 const READ_YOUR_WRITES_TIMEOUT_MS = 5_000;
 
@@ -226,24 +229,37 @@ export class ShimController {
     this.recordNodeMetrics(name, result.status);
 
     const writes: Written[] = [];
-    try {
-      for (const action of result.actions) {
-        if (action.type === 'requeueAfter') {
-          this.queue.addAfter(name, action.ms);
-          continue;
-        }
-        if (action.type === 'emitEvent') this.countJobOutcome(action.reason);
-        const written = await this.applier.apply(action, {
-          shim,
-          job: { ...this.options.job, namespace, shimUid: shim.metadata.uid ?? '' },
-          reportingInstance: this.options.identity,
-          count: (verb, resource) => metrics.countRequest(verb, resource),
-        });
-        if (written) writes.push(written);
-        // Later writes to the Shim in this reconcile must carry its new resourceVersion.
-        if (written?.kind === 'shim' && written.resourceVersion) shim = { ...shim, metadata: { ...shim.metadata, resourceVersion: written.resourceVersion } };
-        if (action.type !== 'emitEvent') log.info('applied', { shim: name, action: action.type, ...describe(action as unknown as Record<string, unknown>) });
+    const applyOne = async (action: PlannedAction): Promise<void> => {
+      if (action.type === 'requeueAfter') {
+        this.queue.addAfter(name, action.ms);
+        return;
       }
+      if (action.type === 'emitEvent') this.countJobOutcome(action.reason);
+      const written = await this.applier.apply(action, {
+        shim,
+        job: { ...this.options.job, namespace, shimUid: shim.metadata.uid ?? '' },
+        reportingInstance: this.options.identity,
+        count: (verb, resource) => metrics.countRequest(verb, resource),
+      });
+      if (written) writes.push(written);
+      // Later writes to the Shim in this reconcile must carry its new resourceVersion.
+      if (written?.kind === 'shim' && written.resourceVersion) shim = { ...shim, metadata: { ...shim.metadata, resourceVersion: written.resourceVersion } };
+      if (action.type !== 'emitEvent') log.info('applied', { shim: name, action: action.type, ...describe(action as unknown as Record<string, unknown>) });
+    };
+    const order = applyOrder(result.actions);
+    try {
+      for (const action of order.head) await applyOne(action);
+      // Nodes are independent: their writes go in parallel, each node's in the planner's order.
+      const failures: unknown[] = [];
+      await forEachLimited(order.perNode, NODE_WRITE_CONCURRENCY, async (group) => {
+        try {
+          for (const action of group) await applyOne(action);
+        } catch (error) {
+          failures.push(error);
+        }
+      });
+      if (failures.length > 0) throw failures[0];
+      for (const action of order.tail) await applyOne(action);
     } finally {
       if (writes.length > 0) this.pending.set(name, { writes, since: Date.now() });
     }
@@ -293,6 +309,14 @@ export class ShimController {
     const outcome = outcomes[reason];
     if (outcome) this.options.metrics.jobs.inc({ action: outcome[0], outcome: outcome[1] });
   }
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function resourceVersionAtLeast(actual: string | undefined, wanted: string): boolean {

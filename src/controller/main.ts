@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import os from 'node:os';
+import { KeepAliveKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { createLogger, type Level } from '../kube/logger.ts';
 import { ShimController } from './controller.ts';
@@ -67,7 +67,7 @@ function serveHttp(port: number, metrics: ControllerMetrics, ready: () => boolea
 async function main(): Promise<void> {
   const config = configFromEnv(process.env);
   const log = createLogger({ level: config.logLevel, base: { component: 'shimkeeper-controller', identity: config.identity } });
-  const kc = new KubeConfig();
+  const kc = new KeepAliveKubeConfig();
   if (process.env['KUBECONFIG']) kc.loadFromFile(process.env['KUBECONFIG']);
   else kc.loadFromCluster();
 

@@ -127,7 +127,7 @@ export type PlannedAction =
   | { type: 'removeFinalizer'; finalizer: string }
   | RuntimeClassAction
   | CreateJobAction
-  | { type: 'deleteJob'; name: string }
+  | { type: 'deleteJob'; name: string; node: string }
   | PatchNodeAction
   | EmitEventAction
   /** Replace the whole status (PUT /status), so that fields which disappear do disappear. */
@@ -222,7 +222,7 @@ export function plan(input: PlannerInput): Plan {
   for (const job of [...input.jobs].sort((a, b) => a.name.localeCompare(b.name))) {
     if (job.deleting) continue;
     if (!liveNames.has(job.node)) {
-      actions.push({ type: 'deleteJob', name: job.name });
+      actions.push({ type: 'deleteJob', name: job.name, node: job.node });
       continue;
     }
     jobsByNode.set(job.node, [...(jobsByNode.get(job.node) ?? []), job]);
@@ -264,7 +264,7 @@ export function plan(input: PlannerInput): Plan {
     if (!sameNodeShimStatus(observedRecord, item.current) || item.ready !== observedReady) {
       actions.push(patchFor(shimName, node.name, item.ready, item.current));
     }
-    for (const name of consumed) actions.push({ type: 'deleteJob', name });
+    for (const name of consumed) actions.push({ type: 'deleteJob', name, node: node.name });
     work.push(item);
   }
 

@@ -49,7 +49,7 @@ describe('invalid spec', () => {
     const { actions } = cluster.step();
     expect(ofType(actions, 'createJob')).toEqual([]);
     expect(ofType(actions, 'applyRuntimeClass')).toEqual([]);
-    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name }]);
+    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name, node: job.node }]);
     expect(cluster.record('node-a')).toMatchObject({ state: 'installed' });
     expect(condition(cluster, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
     expect(condition(cluster, 'Ready')?.message).toContain('sha256 is required');

@@ -181,7 +181,7 @@ describe('rolling rollout', () => {
     cluster.shim!.spec.fetchStrategy.anonHttp = { location: URL_B, sha256: SHA_B };
     cluster.finishJob(job.name);
     const { actions } = cluster.step();
-    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name }]);
+    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name, node: job.node }]);
     const created = ofType(actions, 'createJob');
     expect(created).toHaveLength(1);
     expect(created[0]!.revision).not.toBe(job.revision);
@@ -289,7 +289,7 @@ describe('failures, pause and backoff', () => {
     const replay = cluster.step();
     expect(cluster.record('node-a')?.failures).toBe(1);
     expect(ofType(replay.actions, 'patchNode')).toEqual([]);
-    expect(ofType(replay.actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: jobName }]);
+    expect(ofType(replay.actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: jobName, node: 'node-a' }]);
   });
 
   it.each([
@@ -400,7 +400,7 @@ describe('targets coming and going', () => {
     const job = cluster.running()[0]!;
     cluster.nodes.delete(job.node);
     const { actions } = cluster.step();
-    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name }]);
+    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name, node: job.node }]);
     expect(ofType(actions, 'createJob').map((j) => j.node)).toEqual(['node-b']);
   });
 
