@@ -211,6 +211,7 @@ export class ShimController {
       return;
     }
 
+    const now = this.options.now?.() ?? new Date();
     const podsByJobUid = new Map<string, V1Pod[]>();
     for (const pod of this.pods.list(namespace)) {
       const uid = pod.metadata?.labels?.[JOB_UID_LABEL];
@@ -219,13 +220,15 @@ export class ShimController {
     const jobs = this.jobs
       .list(namespace)
       .filter((job) => installerJobIdentity(job)?.shim === name)
-      .map((job) => observeJob(job, podsByJobUid.get(job.metadata?.uid ?? '') ?? []))
+      .map((job) => observeJob(job, podsByJobUid.get(job.metadata?.uid ?? '') ?? [], now))
       .filter((job): job is ObservedJob => job !== null);
+    // The Pod event normally wakes us; this covers a Pod that never shows up.
+    if (jobs.some((job) => job.awaitingResult)) this.queue.addAfter(name, 2_000);
     const runtimeClasses = this.runtimeClasses
       .list()
       .filter((rc) => rc.metadata?.labels?.[RUNTIME_CLASS_SHIM_LABEL] === name || rc.metadata?.name === shim.spec.runtimeClass?.name)
       .map(observeRuntimeClass);
-    const result = plan({ shim, nodes: this.nodes.list().map(observeNode), jobs, runtimeClasses, now: this.options.now?.() ?? new Date() });
+    const result = plan({ shim, nodes: this.nodes.list().map(observeNode), jobs, runtimeClasses, now });
     this.recordNodeMetrics(name, result.status);
 
     const writes: Written[] = [];

@@ -56,8 +56,15 @@ function timeOf(value: Date | string | undefined): number {
   return value === undefined ? 0 : new Date(value).getTime();
 }
 
+/**
+ * How long a finished Job whose Pod result is not in the cache yet counts as still running. Jobs
+ * and Pods come through separate watches, so the Job's Complete can arrive before its Pod's
+ * termination message; deciding "no result" then would fail a node that succeeded.
+ */
+export const RESULT_GRACE_MS = 30_000;
+
 /** `podsOfJob`: the Pods whose controller-uid label is this Job's uid. */
-export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[]): ObservedJob | null {
+export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[], now: Date = new Date()): ObservedJob | null {
   const identity = installerJobIdentity(job);
   // The Pod's nodeName is what the Job really runs on; the annotation says what it was made for.
   const node = job.spec?.template?.spec?.nodeName ?? identity?.node;
@@ -67,7 +74,12 @@ export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[]): ObservedJob
   if (finishedAt) observed.finishedAt = finishedAt;
   if (job.metadata?.deletionTimestamp) observed.deleting = true;
   if (phase !== 'running') {
-    observed.result = parseInstallerResult(terminationMessage(podsOfJob));
+    const message = terminationMessage(podsOfJob);
+    const finishedMs = finishedAt ? new Date(finishedAt).getTime() : now.getTime();
+    if (message === undefined && now.getTime() - finishedMs < RESULT_GRACE_MS) {
+      return { ...observed, phase: 'running', awaitingResult: true };
+    }
+    observed.result = parseInstallerResult(message);
     if (!observed.result && reason) observed.error = reason;
   }
   return observed;

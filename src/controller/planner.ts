@@ -76,6 +76,8 @@ export interface ObservedJob {
   finishedAt?: string;
   /** metadata.deletionTimestamp is set: the Job is going away and is ignored, but its name is taken. */
   deleting?: boolean;
+  /** Finished, but its Pod's result has not reached the cache yet: treated as running meanwhile. */
+  awaitingResult?: boolean;
 }
 
 export interface PlannerInput {

@@ -27,13 +27,19 @@ describe('observed state from API objects', () => {
     const observed = observeJob(done, [
       pod('{"ok":false,"action":"install","error":"first try"}', '2026-01-01T00:00:05Z'),
       pod('{"ok":true,"action":"install","shim":"spin","revision":"abc"}', '2026-01-01T00:00:09Z'),
-    ]);
+    ], new Date('2026-01-01T00:00:11Z'));
     expect(observed).toMatchObject({ phase: 'succeeded', finishedAt: '2026-01-01T00:00:10.000Z', result: { ok: true, revision: 'abc' } });
   });
 
-  it('a failed Job without any result reports the Job condition', () => {
+  it('a failed Job without any result reports the Job condition once the grace period is over', () => {
     const failed = job({ conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline', lastTransitionTime: new Date('2026-01-01T00:10:00Z') }] });
-    expect(observeJob(failed, [])).toMatchObject({ phase: 'failed', result: null, error: 'DeadlineExceeded: Job was active longer than specified deadline' });
+    expect(observeJob(failed, [], new Date('2026-01-01T00:11:00Z'))).toMatchObject({ phase: 'failed', result: null, error: 'DeadlineExceeded: Job was active longer than specified deadline' });
+  });
+
+  it('a Job finished moments ago whose Pod result has not arrived yet still counts as running', () => {
+    const done = job({ completionTime: new Date('2026-01-01T00:00:10Z'), conditions: [{ type: 'Complete', status: 'True' }] });
+    expect(observeJob(done, [], new Date('2026-01-01T00:00:12Z'))).toMatchObject({ phase: 'running', awaitingResult: true });
+    expect(observeJob(done, [], new Date('2026-01-01T00:01:00Z'))).toMatchObject({ phase: 'succeeded', result: null });
   });
 
   it('ignores Jobs that are not installer Jobs', () => {
