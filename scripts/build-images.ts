@@ -20,6 +20,7 @@
 //
 // Archives go to ${SHIMKEEPER_CACHE:-$HOME/.cache/shimkeeper}/images by default, outside the repo.
 
+import { processAlive } from '../test/harness/processes.ts';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, realpathSync, writeFileSync } from 'node:fs';
@@ -338,18 +339,10 @@ async function newWorkDir(outDir: string): Promise<string> {
 async function removeAbandonedWorkDirs(outDir: string): Promise<void> {
   for (const name of await readdir(outDir)) {
     const pid = /^\.build-(\d+)-/.exec(name)?.[1];
-    if (pid && !processExists(Number(pid))) await rm(path.join(outDir, name), { recursive: true, force: true });
+    if (pid && !processAlive(Number(pid))) await rm(path.join(outDir, name), { recursive: true, force: true });
   }
 }
 
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The builder's own code is an input of every image: a change to it rebuilds them. */
 async function builderFingerprint(): Promise<string> {

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { processAlive } from '../test/harness/processes.ts';
 
 const RUN_DIR = path.join(process.env['SHIMKEEPER_CACHE'] ?? path.join(homedir(), '.cache', 'shimkeeper'), 'cluster');
 const STATE_FILE = path.join(RUN_DIR, 'state.json');
@@ -31,18 +32,10 @@ function readState(): ClusterState | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function up(): Promise<void> {
   const existing = readState();
-  if (existing && alive(existing.pid)) {
+  if (existing && processAlive(existing.pid)) {
     console.log(`already running (pid ${existing.pid}); kubeconfig: ${existing.kubeconfig}`);
     return;
   }
@@ -60,7 +53,7 @@ async function up(): Promise<void> {
       console.log(`ready. Try:\n  ${state.kubectl} get nodes,shims\nkubeconfig: ${state.kubeconfig}\nshim artifacts: ${JSON.stringify(state.artifacts, null, 2)}\nstop it with: npm run cluster:down`);
       return;
     }
-    if (!alive(child.pid!)) throw new Error(`the cluster process exited; see ${LOG_FILE}`);
+    if (!processAlive(child.pid!)) throw new Error(`the cluster process exited; see ${LOG_FILE}`);
   }
 }
 
@@ -97,13 +90,13 @@ async function serve(): Promise<void> {
 
 async function down(): Promise<void> {
   const state = readState();
-  if (!state || !alive(state.pid)) {
+  if (!state || !processAlive(state.pid)) {
     console.log('no local cluster is running');
     rmSync(STATE_FILE, { force: true });
     return;
   }
   process.kill(state.pid, 'SIGTERM');
-  while (alive(state.pid)) await sleep(250);
+  while (processAlive(state.pid)) await sleep(250);
   console.log('stopped');
 }
 

@@ -12,10 +12,9 @@ export class InstallerError extends Error {
   }
 }
 
+/** The error's message, with its cause's when that adds something. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-    return `${error.message}${cause && !error.message.includes(cause.slice(2)) ? cause : ''}`;
-  }
-  return String(error);
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? error.cause.message : undefined;
+  return cause && !error.message.includes(cause) ? `${error.message} (${cause})` : error.message;
 }

@@ -5,7 +5,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { InstallerError } from './errors.ts';
+import { describeError, InstallerError } from './errors.ts';
 
 // Downloads the shim artifact to a private file and hashes it on the way. Nothing on the host
 // changes here: the caller verifies the digest before it touches containerd's files.
@@ -81,7 +81,7 @@ async function downloadOnce(url: URL, options: FetchOptions): Promise<Omit<Fetch
   try {
     response = await fetch(url, { signal: controller.signal, redirect: 'follow' });
   } catch (error) {
-    throw new InstallerError('DownloadInterrupted', `cannot reach ${url.href}: ${causeOf(error)}`, { cause: error });
+    throw new InstallerError('DownloadInterrupted', `cannot reach ${url.href}: ${describeError(error)}`, { cause: error });
   } finally {
     clearTimeout(connectTimer);
   }
@@ -108,7 +108,7 @@ async function downloadOnce(url: URL, options: FetchOptions): Promise<Omit<Fetch
     await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, createWriteStream(options.destination, { mode: 0o600 }));
   } catch (error) {
     if (error instanceof InstallerError) throw error;
-    throw new InstallerError('DownloadInterrupted', `download of ${url.href} broke off after ${meter.bytes} bytes: ${causeOf(error)}`, { cause: error });
+    throw new InstallerError('DownloadInterrupted', `download of ${url.href} broke off after ${meter.bytes} bytes: ${describeError(error)}`, { cause: error });
   } finally {
     clearTimeout(idleTimer);
   }
@@ -125,7 +125,7 @@ async function copyLocalFile(source: string, options: FetchOptions): Promise<Omi
   } catch (error) {
     await rm(options.destination, { force: true });
     if (error instanceof InstallerError) throw error;
-    throw new InstallerError('DownloadFailed', `cannot read artifact ${source}: ${causeOf(error)}`, { cause: error });
+    throw new InstallerError('DownloadFailed', `cannot read artifact ${source}: ${describeError(error)}`, { cause: error });
   }
   return { path: options.destination, bytes: meter.bytes, sha256: meter.digest() };
 }
@@ -166,11 +166,6 @@ function tooLarge(source: string, maxBytes: number, declared?: number): Installe
   return new InstallerError('ArtifactTooLarge', `artifact ${source} is ${size} than the ${maxBytes}-byte limit (raise --max-artifact-bytes if this is expected)`);
 }
 
-function causeOf(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? error.cause.message : undefined;
-  return cause && cause !== error.message ? `${error.message} (${cause})` : error.message;
-}
 
 export function verifyDigest(artifact: FetchedArtifact, expected: string, url: string): void {
   if (artifact.sha256 !== expected.toLowerCase()) {

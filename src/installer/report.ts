@@ -17,6 +17,8 @@ export interface ShimActionResult {
   containerdVersion: string;
   restarted: boolean;
   changed: boolean;
+  /** After uninstall: revisions whose binaries stay because running shims still execute them. */
+  retainedRevisions?: string[];
   timings?: Record<string, number>;
 }
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CriClient } from '../../src/installer/cri/cri-client.ts';
+import { waitFor } from './kube-helpers.ts';
 import { ensureKubeBinaries, startKubeApiServer, type KubeApiServer } from './kube-apiserver.ts';
 import { launch, tail, terminate } from './processes.ts';
 
@@ -114,18 +115,6 @@ function kubeletConfig(nodeIP: string, cgroupRoot: string): string {
   }, null, 2);
 }
 
-async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs: number, logs: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if (await probe()) return;
-    } catch {
-      // not yet
-    }
-    await sleep(250);
-  }
-  throw new Error(`cluster: ${what} not ready after ${timeoutMs} ms\n${logs()}`);
-}
 
 export async function startCluster(options: { log?: (line: string) => void } = {}): Promise<TestCluster> {
   const say = options.log ?? (() => {});

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitForContainerd } from '../../src/installer/containerd/health.ts';
 import { findSocketOwner } from '../../src/installer/containerd/restart.ts';
 import { CriClient } from '../../src/installer/cri/cri-client.ts';
 
@@ -112,19 +113,9 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     pid: () => findSocketOwner('/proc', socketPath),
     log: () => readFile(logPath, 'utf8').catch(() => ''),
     async ready(timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      let last = '';
-      while (Date.now() < deadline) {
-        try {
-          const status = await cri.status(2_000);
-          if (status.status.conditions.some((c) => c.type === 'RuntimeReady' && c.status)) return;
-          last = JSON.stringify(status.status);
-        } catch (error) {
-          last = (error as Error).message;
-        }
-        await sleep(200);
-      }
-      throw new Error(`test containerd in ${dir} not ready after ${timeoutMs} ms: ${last}\n${(await instance.log()).slice(-3000)}`);
+      await waitForContainerd({ socketPath, handler: null, timeoutMs }).catch(async (error: unknown) => {
+        throw new Error(`test containerd in ${dir}: ${(error as Error).message}\n${(await instance.log()).slice(-3000)}`);
+      });
     },
     async stop() {
       cri.close();

@@ -75,14 +75,15 @@ export function sweepOrphanedTempDirs(parent: string, prefix: string): void {
     const dir = join(parent, name);
     try {
       const pid = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
-      if (pid > 0 && !isAlive(pid)) rmSync(dir, { recursive: true, force: true });
+      if (pid > 0 && !processAlive(pid)) rmSync(dir, { recursive: true, force: true });
     } catch {
       // no owner file (still being created, or not ours): leave it alone
     }
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
