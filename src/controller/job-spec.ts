@@ -10,15 +10,14 @@ import { createHash } from 'node:crypto';
 import type { V1EnvVar, V1Job, V1PodSpec } from '@kubernetes/client-node';
 import { API_GROUP, SHIM_KIND } from '../api/names.ts';
 import { SHIM_API_VERSION } from '../api/shim.ts';
-import type { RestartStrategy } from '../installer/containerd/restart.ts';
-import type { JobAction } from './jobs.ts';
+import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, JOB_OWNED_FLAGS, type InstallerFlag, type JobAction, type RestartStrategy } from '../api/installer-contract.ts';
 import type { CreateJobAction } from './planner.ts';
 
 export const INSTALLER_APP_NAME = 'shimkeeper-installer';
 export const MANAGED_BY = 'shimkeeper';
 export const INSTALLER_CONTAINER = 'installer';
 /** Where the host's `/` is mounted in the installer container (its HOST_ROOT). */
-export const HOST_MOUNT = '/host';
+export const HOST_MOUNT = INSTALLER_DEFAULTS.hostRoot;
 
 /** Keys of the labels and annotations every installer Job and its Pods carry. */
 export const JOB_KEYS = {
@@ -38,8 +37,8 @@ export const INSTALLER_JOB_SELECTOR = `${JOB_KEYS.appName}=${INSTALLER_APP_NAME}
 
 export const JOB_DEFAULTS = {
   imagePullPolicy: 'IfNotPresent',
-  installDir: '/opt/shimkeeper',
-  restart: 'auto',
+  installDir: INSTALLER_DEFAULTS.installDir,
+  restart: INSTALLER_DEFAULTS.restart,
   // Retries inside one Job are for crashes (OOM kill, a killed node process); a failure the
   // installer reports fails the Job at once (podFailurePolicy below) and the planner retries with
   // its own backoff across Jobs.
@@ -113,37 +112,27 @@ export function encodeRuntimeOptions(options: Record<string, string>): string {
 
 /** The installer's inputs, in the environment variables of its CLI contract. */
 export function installerEnv(action: CreateJobAction, ctx: Pick<JobContext, 'installDir' | 'restart'>): V1EnvVar[] {
-  const env: V1EnvVar[] = [
-    { name: 'SHIM', value: action.shim },
-    { name: 'HOST_ROOT', value: HOST_MOUNT },
-    { name: 'INSTALL_DIR', value: ctx.installDir ?? JOB_DEFAULTS.installDir },
-    { name: 'RESTART', value: ctx.restart ?? JOB_DEFAULTS.restart },
-  ];
+  const set = (key: InstallerFlag, value: string): V1EnvVar => ({ name: INSTALLER_FLAGS[key].env, value });
+  const env: V1EnvVar[] = [set('shim', action.shim)];
   // Empty only for an uninstall while the Shim's spec is invalid; the installer then defaults it to
   // the shim name, and uninstall uses it for nothing but its report.
-  if (action.handler) env.splice(1, 0, { name: 'HANDLER', value: action.handler });
+  if (action.handler) env.push(set('handler', action.handler));
+  env.push(set('hostRoot', HOST_MOUNT), set('installDir', ctx.installDir ?? JOB_DEFAULTS.installDir), set('restart', ctx.restart ?? JOB_DEFAULTS.restart));
   if (action.action === 'install') {
     const artifact = action.artifact;
     if (!artifact) throw new Error(`createJob ${action.jobName}: an install needs an artifact`);
-    env.push({ name: 'URL', value: artifact.url });
+    env.push(set('url', artifact.url));
     // Absent only when the Shim opted out of verification (resolveArtifact refuses it otherwise).
-    if (artifact.sha256) env.push({ name: 'SHA256', value: artifact.sha256 });
-    else env.push({ name: 'INSECURE_SKIP_CHECKSUM', value: 'true' });
-    if (action.version) env.push({ name: 'VERSION', value: action.version });
-    if (Object.keys(action.runtimeOptions).length > 0) {
-      env.push({ name: 'RUNTIME_OPTION', value: encodeRuntimeOptions(action.runtimeOptions) });
-    }
-    if (action.shimBinary) env.push({ name: 'SHIM_BINARY', value: action.shimBinary });
+    env.push(artifact.sha256 ? set('sha256', artifact.sha256) : set('insecureSkipChecksum', 'true'));
+    if (action.version) env.push(set('version', action.version));
+    if (Object.keys(action.runtimeOptions).length > 0) env.push(set('runtimeOption', encodeRuntimeOptions(action.runtimeOptions)));
+    if (action.shimBinary) env.push(set('shimBinary', action.shimBinary));
   }
   return env;
 }
 
-/**
- * Variables that carry what a node gets (and so its revision): only the Job sets them, even where it
- * leaves one out (no SHA256 under insecureSkipChecksum). Tuning knobs such as CONTAINERD_CONFIG or
- * MAX_ARTIFACT_BYTES stay open to extraEnv.
- */
-const CONTRACT_ENV = new Set(['SHIM', 'HANDLER', 'HOST_ROOT', 'INSTALL_DIR', 'RESTART', 'URL', 'SHA256', 'INSECURE_SKIP_CHECKSUM', 'VERSION', 'RUNTIME_OPTION', 'SHIM_BINARY']);
+/** Variables only the Job sets, even where it leaves one out (no SHA256 under insecureSkipChecksum). */
+const CONTRACT_ENV = new Set(JOB_OWNED_FLAGS.map((key) => INSTALLER_FLAGS[key].env));
 
 function podSpec(action: CreateJobAction, ctx: JobContext): V1PodSpec {
   const contract = installerEnv(action, ctx);

@@ -1,7 +1,7 @@
 // Per-node building blocks of the planner: what a finished Job means for its node, what a node's
 // record looks like while a Job runs, the ready label, retry backoff.
 
-import { NODE_STATE_UNKNOWN_CODES, type JobAction } from './jobs.ts';
+import { failureLeavesNodeIntact, type JobAction } from '../api/installer-contract.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import type { ObservedJob, ObservedNode } from './planner.ts';
 
@@ -73,7 +73,7 @@ function jobError(job: ObservedJob): string | undefined {
 /** The installer reported its failure and that failure leaves the node as it was. */
 function nodeLeftIntact(job: ObservedJob): boolean {
   const result = job.result;
-  return result?.ok === false && !NODE_STATE_UNKNOWN_CODES.has(result.code ?? 'InternalError');
+  return result?.ok === false && failureLeavesNodeIntact(result.code);
 }
 
 /** The revision installed and working on a node, as far as its record tells. */

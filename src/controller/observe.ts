@@ -1,6 +1,6 @@
 import type { V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
 import { installerJobIdentity } from './job-spec.ts';
-import { parseInstallerResult } from './jobs.ts';
+import { parseInstallerResult } from '../api/installer-contract.ts';
 import type { ObservedJob, ObservedNode, ObservedRuntimeClass } from './planner.ts';
 
 // Turns cached API objects into the planner's observed state. Pure: the controller shell passes

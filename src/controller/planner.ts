@@ -26,7 +26,8 @@ import { platformKey, resolveArtifact, type ResolvedArtifact } from '../api/arti
 import { API_GROUP, readyLabelKey, statusAnnotationKey } from '../api/names.ts';
 import { effectiveRolloutStrategy, type IntOrPercent, type Shim, type ShimStatus } from '../api/shim.ts';
 import { validateShim } from '../api/validate.ts';
-import { installerJobName, type InstallerResult, type JobAction } from './jobs.ts';
+import type { JobAction, JobResult } from '../api/installer-contract.ts';
+import { installerJobName } from './jobs.ts';
 import {
   containerdVersion,
   desiredReady,
@@ -69,7 +70,7 @@ export interface ObservedJob {
   revision: string;
   phase: 'running' | 'succeeded' | 'failed';
   /** Parsed termination message of a finished Job (see parseInstallerResult). */
-  result?: InstallerResult | null;
+  result?: JobResult | null;
   /** Why a finished Job failed when it left no result (e.g. `DeadlineExceeded: ...`). */
   error?: string;
   /** RFC 3339 completion time of a finished Job. */

@@ -6,7 +6,8 @@ import { describeError, InstallerError } from './errors.ts';
 import { readHostState } from './host-state.ts';
 import { install } from './install.ts';
 import { parseInstallerArgs, USAGE, type InstallerOptions } from './options.ts';
-import { report, type InstallerResult } from './report.ts';
+import { report } from './report.ts';
+import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, type InstallerResult } from '../api/installer-contract.ts';
 import { uninstall } from './uninstall.ts';
 
 async function status(options: InstallerOptions): Promise<InstallerResult> {
@@ -28,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const code = error instanceof InstallerError ? error.code : 'InvalidArguments';
     process.stderr.write(`${describeError(error)}\n`);
-    await report({ ok: false, action: argv[0] ?? '', shim: process.env['SHIM'] ?? '', code, error: describeError(error).split('\n')[0]! }, process.env['TERMINATION_LOG'] ?? '/dev/termination-log');
+    await report({ ok: false, action: argv[0] ?? '', shim: process.env[INSTALLER_FLAGS.shim.env] ?? '', code, error: describeError(error).split('\n')[0]! }, process.env[INSTALLER_FLAGS.terminationLog.env] ?? INSTALLER_DEFAULTS.terminationLog);
     return 2;
   }
   if (options === 'help') {

@@ -1,11 +1,13 @@
+import type { InstallerErrorCode } from '../api/installer-contract.ts';
+
 /**
  * An error the installer reports to the user. `code` is stable and machine-readable (the
  * controller keys decisions and Events on it); `message` says what happened, where, and what to do.
  */
 export class InstallerError extends Error {
-  readonly code: string;
+  readonly code: InstallerErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: InstallerErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'InstallerError';
     this.code = code;

@@ -1,3 +1,4 @@
+import type { ShimActionResult } from '../api/installer-contract.ts';
 import { mkdtemp, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { computeRevision } from '../api/revision.ts';
@@ -13,7 +14,6 @@ import { readHostState, writeHostState, type InstalledShim } from './host-state.
 import { withHostLock } from './host-lock.ts';
 import { collectOldRevisions, isExecutableFile, placeBinary, revisionDir } from './install-binary.ts';
 import type { InstallerOptions } from './options.ts';
-import type { ShimActionResult } from './report.ts';
 
 // install: detect → fetch → verify → extract → place binary → edit config → restart → verify
 // health (roll back on failure) → record state → collect old revisions. The host changes only

@@ -1,15 +1,15 @@
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import semver from 'semver';
 import { InstallerError } from './errors.ts';
-import type { RestartStrategy } from './containerd/restart.ts';
+import { INSTALLER_COMMANDS, INSTALLER_DEFAULTS, INSTALLER_FLAGS, RESTART_STRATEGIES, type InstallerCommand, type InstallerFlag, type RestartStrategy } from '../api/installer-contract.ts';
 import { DEFAULT_FETCH } from './fetch.ts';
 import { UNPACK_RATIO } from './extract.ts';
 
-// The CLI contract of DESIGN.md. Every flag can also come from an environment variable of the
-// same name in upper snake case (`--host-root` ← HOST_ROOT), which is how the controller's Job
-// passes them; a flag on the command line wins over the environment.
+// Parses the CLI contract (src/api/installer-contract.ts). Every flag can also come from its
+// environment variable (`--host-root` ← HOST_ROOT), which is how the controller's Job passes them;
+// a flag on the command line wins over the environment.
 
-export type Command = 'install' | 'uninstall' | 'status';
+export type Command = InstallerCommand;
 
 export interface InstallerOptions {
   command: Command;
@@ -34,27 +34,11 @@ export interface InstallerOptions {
   terminationLog: string;
 }
 
-const FLAGS = {
-  'host-root': { type: 'string' },
-  shim: { type: 'string' },
-  handler: { type: 'string' },
-  url: { type: 'string' },
-  sha256: { type: 'string' },
-  'insecure-skip-checksum': { type: 'boolean' },
-  version: { type: 'string' },
-  'runtime-option': { type: 'string', multiple: true },
-  'install-dir': { type: 'string' },
-  'containerd-config': { type: 'string' },
-  'containerd-socket': { type: 'string' },
-  restart: { type: 'string' },
-  'shim-binary': { type: 'string' },
-  'max-artifact-bytes': { type: 'string' },
-  'download-attempts': { type: 'string' },
-  'health-timeout': { type: 'string' },
-  'lock-wait': { type: 'string' },
-  'termination-log': { type: 'string' },
+/** parseArgs' view of the contract's flags, plus --help. */
+const PARSE_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
+  ...Object.fromEntries(Object.values(INSTALLER_FLAGS).map((spec) => [spec.flag, { type: spec.type, ...(spec.type === 'string' && 'multiple' in spec ? { multiple: true } : {}) }])),
   help: { type: 'boolean', short: 'h' },
-} as const;
+};
 
 export const USAGE = `Usage: shimkeeper-installer install|uninstall|status [flags]
 
@@ -94,43 +78,43 @@ export class UsageError extends InstallerError {
 export function parseInstallerArgs(argv: string[], env: NodeJS.ProcessEnv): InstallerOptions | 'help' {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
   }
   if (parsed.values.help) return 'help';
   const command = parsed.positionals[0];
-  if (command !== 'install' && command !== 'uninstall' && command !== 'status') {
+  if (!INSTALLER_COMMANDS.includes(command as InstallerCommand)) {
     throw new UsageError(`expected a command install, uninstall or status, got ${JSON.stringify(command ?? '')}\n\n${USAGE}`);
   }
   const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
-  const read = (flag: keyof typeof FLAGS): string | undefined => {
-    const value = values[flag];
+  const read = (key: InstallerFlag): string | undefined => {
+    const value = values[INSTALLER_FLAGS[key].flag];
     if (typeof value === 'string') return value;
-    const fromEnv = env[flag.replaceAll('-', '_').toUpperCase()];
+    const fromEnv = env[INSTALLER_FLAGS[key].env];
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
   };
   const shim = read('shim') ?? '';
   const options: InstallerOptions = {
-    command,
-    hostRoot: read('host-root') ?? '/host',
+    command: command as InstallerCommand,
+    hostRoot: read('hostRoot') ?? INSTALLER_DEFAULTS.hostRoot,
     shim,
     handler: read('handler') ?? shim,
     url: read('url') ?? '',
     sha256: (read('sha256') ?? '').toLowerCase(),
-    insecureSkipChecksum: values['insecure-skip-checksum'] === true || env['INSECURE_SKIP_CHECKSUM'] === 'true',
+    insecureSkipChecksum: values[INSTALLER_FLAGS.insecureSkipChecksum.flag] === true || env[INSTALLER_FLAGS.insecureSkipChecksum.env] === 'true',
     version: read('version') ?? '',
-    runtimeOptions: parseRuntimeOptions(values['runtime-option'] as string[] | undefined, env['RUNTIME_OPTION']),
-    installDir: read('install-dir') ?? '/opt/shimkeeper',
-    containerdConfig: read('containerd-config'),
-    containerdSocket: read('containerd-socket'),
-    restart: parseRestart(read('restart') ?? 'auto'),
-    shimBinary: read('shim-binary'),
-    maxArtifactBytes: positiveNumber('max-artifact-bytes', read('max-artifact-bytes'), DEFAULT_FETCH.maxBytes),
-    downloadAttempts: Math.floor(positiveNumber('download-attempts', read('download-attempts'), DEFAULT_FETCH.attempts)),
-    healthTimeoutMs: positiveNumber('health-timeout', read('health-timeout'), 60) * 1000,
-    lockWaitMs: positiveNumber('lock-wait', read('lock-wait'), 300) * 1000,
-    terminationLog: read('termination-log') ?? '/dev/termination-log',
+    runtimeOptions: parseRuntimeOptions(values[INSTALLER_FLAGS.runtimeOption.flag] as string[] | undefined, env[INSTALLER_FLAGS.runtimeOption.env]),
+    installDir: read('installDir') ?? INSTALLER_DEFAULTS.installDir,
+    containerdConfig: read('containerdConfig'),
+    containerdSocket: read('containerdSocket'),
+    restart: parseRestart(read('restart') ?? INSTALLER_DEFAULTS.restart),
+    shimBinary: read('shimBinary'),
+    maxArtifactBytes: positiveNumber('max-artifact-bytes', read('maxArtifactBytes'), DEFAULT_FETCH.maxBytes),
+    downloadAttempts: Math.floor(positiveNumber('download-attempts', read('downloadAttempts'), DEFAULT_FETCH.attempts)),
+    healthTimeoutMs: positiveNumber('health-timeout', read('healthTimeout'), 60) * 1000,
+    lockWaitMs: positiveNumber('lock-wait', read('lockWait'), 300) * 1000,
+    terminationLog: read('terminationLog') ?? INSTALLER_DEFAULTS.terminationLog,
   };
   validate(options);
   return options;
@@ -177,7 +161,7 @@ function parseJsonOptions(text: string): Record<string, unknown> {
 }
 
 function parseRestart(value: string): RestartStrategy {
-  if (value === 'auto' || value === 'systemd' || value === 'signal' || value === 'none') return value;
+  if ((RESTART_STRATEGIES as readonly string[]).includes(value)) return value as RestartStrategy;
   throw new UsageError(`--restart must be auto, systemd, signal or none, not ${JSON.stringify(value)}`);
 }
 

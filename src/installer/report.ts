@@ -1,46 +1,36 @@
 import { writeFile } from 'node:fs/promises';
+import { TERMINATION_MESSAGE_LIMIT, type InstallerResult } from '../api/installer-contract.ts';
 
 // The installer's only channel back to the controller: one JSON object as the last line of
-// stdout and in the pod's termination message (which Kubernetes caps at 4096 bytes).
-
-export interface ShimActionResult {
-  ok: true;
-  action: 'install' | 'uninstall';
-  shim: string;
-  handler: string;
-  version: string;
-  revision: string;
-  sha256: string;
-  binaryPath: string;
-  configPath: string;
-  flavour: string;
-  containerdVersion: string;
-  restarted: boolean;
-  changed: boolean;
-  /** After uninstall: revisions whose binaries stay because running shims still execute them. */
-  retainedRevisions?: string[];
-  timings?: Record<string, number>;
-}
-
-export type InstallerResult =
-  | ShimActionResult
-  | { ok: true; action: 'status'; installed: unknown; containerdVersion?: string; containerdError?: string }
-  | { ok: false; action: string; shim: string; code: string; error: string };
-
-const TERMINATION_MESSAGE_LIMIT = 4096;
+// stdout and in the pod's termination message, whose size the kubelet caps.
 
 export async function report(result: InstallerResult, terminationLog: string): Promise<void> {
   const line = JSON.stringify(result);
   process.stdout.write(`${line}\n`);
-  const forTermination = line.length <= TERMINATION_MESSAGE_LIMIT ? line : JSON.stringify(shorten(result));
-  await writeFile(terminationLog, forTermination).catch(() => {
+  await writeFile(terminationLog, fitTerminationMessage(result)).catch(() => {
     // Not running in a pod (or the file is not writable): stdout carries the result.
   });
 }
 
-function shorten(result: InstallerResult): InstallerResult {
-  if (!result.ok) return { ...result, error: `${result.error.slice(0, 3500)}…` };
-  if (result.action === 'status') return { ok: true, action: 'status', installed: 'too large for the termination message; run status on the node' };
-  const { timings: _timings, ...rest } = result;
-  return rest;
+/** The result as one JSON line of at most TERMINATION_MESSAGE_LIMIT bytes (UTF-8), still parseable. */
+export function fitTerminationMessage(result: InstallerResult): string {
+  const line = JSON.stringify(result);
+  if (Buffer.byteLength(line) <= TERMINATION_MESSAGE_LIMIT) return line;
+  if (result.ok && result.action === 'status') {
+    return JSON.stringify({ ok: true, action: 'status', installed: 'too large for the termination message; run status on the node' });
+  }
+  if (result.ok) {
+    const { timings: _timings, retainedRevisions: _retained, ...rest } = result;
+    return JSON.stringify(rest);
+  }
+  // Keep the longest head of the error that fits (bytes, not characters: URLs and paths may not be ASCII).
+  const withError = (length: number) => JSON.stringify({ ...result, error: `${result.error.slice(0, length)}…` });
+  let low = 0;
+  let high = result.error.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (Buffer.byteLength(withError(mid)) <= TERMINATION_MESSAGE_LIMIT) low = mid;
+    else high = mid - 1;
+  }
+  return withError(low);
 }

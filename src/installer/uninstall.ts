@@ -1,3 +1,4 @@
+import type { ShimActionResult } from '../api/installer-contract.ts';
 import { hostPath } from './containerd/detect.ts';
 import { detectContainerd } from './containerd/detect.ts';
 import { backUpConfig, planUninstallConfig, readConfig, writeConfig } from './containerd/config-file.ts';
@@ -8,7 +9,6 @@ import { readHostState, writeHostState } from './host-state.ts';
 import { withHostLock } from './host-lock.ts';
 import { collectOldRevisions } from './install-binary.ts';
 import type { InstallerOptions } from './options.ts';
-import type { ShimActionResult } from './report.ts';
 
 // uninstall: take the stanza out (putting back whatever it replaced), restart containerd, check
 // it came back, and only then delete binaries that no running shim still executes.

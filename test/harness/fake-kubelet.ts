@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { computeRevision } from '../../src/api/revision.ts';
 import { INSTALLER_CONTAINER, installerJobIdentity } from '../../src/controller/job-spec.ts';
 import { parseInstallerArgs, type InstallerOptions } from '../../src/installer/options.ts';
-import type { InstallerResult } from '../../src/installer/report.ts';
+import type { InstallerResult } from '../../src/api/installer-contract.ts';
 
 export interface RunningContainer {
   status: object;

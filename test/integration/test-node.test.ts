@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_GROUP, API_VERSION, SHIM_PLURAL } from '../../src/api/names.ts';
 import type { Shim } from '../../src/api/shim.ts';
 import { installerJob, installerJobIdentity } from '../../src/controller/job-spec.ts';
-import { parseInstallerResult } from '../../src/controller/jobs.ts';
+import { parseInstallerResult } from '../../src/api/installer-contract.ts';
 import { plan, type CreateJobAction } from '../../src/controller/planner.ts';
 import { startKubeApiServer, type KubeApiServer } from '../harness/kube-apiserver.ts';
 import { createNodes, maxConcurrent, startTestNodeAgent, type Behaviour, type TestNodeAgent } from '../harness/test-node.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { installerJobName, parseInstallerResult } from '../../src/controller/jobs.ts';
+import { installerJobName } from '../../src/controller/jobs.ts';
 import { parseNodeShimStatus, sameNodeShimStatus, serializeNodeShimStatus } from '../../src/controller/node-status.ts';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -36,23 +36,6 @@ describe('installerJobName', () => {
     expect(installerJobName('spin', 'a.b', 'install', 'r')).not.toBe(installerJobName('spin', 'a-b', 'install', 'r'));
     const long = 'n'.repeat(80);
     expect(installerJobName('spin', `${long}1`, 'install', 'r')).not.toBe(installerJobName('spin', `${long}2`, 'install', 'r'));
-  });
-});
-
-describe('parseInstallerResult', () => {
-  const ok = { ok: true, action: 'install', shim: 'spin', handler: 'spin', version: '0.19.0', revision: 'abc', sha256: 'f'.repeat(64), binaryPath: '/opt/shimkeeper/bin/containerd-shim-spin-v2', configPath: '/etc/containerd/config.toml', containerdVersion: '1.7.24', restarted: true };
-
-  it.each([
-    ['a success line', JSON.stringify(ok), ok],
-    ['the last JSON line after logs', `fetching...\n{"not":"a result"}\n${JSON.stringify(ok)}\n`, ok],
-    ['a failure', '{"ok":false,"action":"install","shim":"spin","error":"sha256 mismatch"}', { ok: false, action: 'install', shim: 'spin', error: 'sha256 mismatch' }],
-    ['a failure without error text', '{"ok":false}', { ok: false, error: 'installer failed' }],
-    ['nothing', '', null],
-    ['undefined', undefined, null],
-    ['a truncated line', '{"ok":true,"action":"inst', null],
-    ['a success with an unknown action', '{"ok":true,"action":"dance"}', null],
-  ])('%s', (_case, message, expected) => {
-    expect(parseInstallerResult(message)).toEqual(expected);
   });
 });
 

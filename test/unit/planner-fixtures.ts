@@ -1,5 +1,6 @@
 // Builders and a small in-memory cluster that applies planner actions, for the planner tests.
 
+import type { InstallerErrorCode } from '../../src/api/installer-contract.ts';
 import { expect } from 'vitest';
 import { resolveArtifact } from '../../src/api/artifact.ts';
 import type { Shim, ShimSpec } from '../../src/api/shim.ts';
@@ -159,7 +160,7 @@ export class FakeCluster {
     return result;
   }
 
-  finishJob(name: string, outcome: { ok: boolean; error?: string; code?: string; revision?: string } = { ok: true }): void {
+  finishJob(name: string, outcome: { ok: boolean; error?: string; code?: InstallerErrorCode; revision?: string } = { ok: true }): void {
     const job = this.jobs.get(name)!;
     job.finishedAt = this.now.toISOString().replace(/\.\d+Z$/, 'Z');
     if (outcome.ok) {
@@ -169,15 +170,20 @@ export class FakeCluster {
         action: job.action,
         shim: this.shim?.metadata.name ?? 'spin',
         handler: 'spin',
-        version: this.shim?.spec.version,
+        version: this.shim?.spec.version ?? '',
         revision: outcome.revision ?? job.revision,
         sha256: SHA_A,
+        binaryPath: `/opt/shimkeeper/spin/${job.revision}/containerd-shim-spin-v2`,
+        configPath: '/etc/containerd/config.toml',
+        flavour: 'containerd',
         containerdVersion: '1.7.24',
         restarted: true,
+        changed: true,
       };
     } else {
       job.phase = 'failed';
-      job.result = { ok: false, action: job.action, shim: 'spin', error: outcome.error ?? 'containerd did not come back', ...(outcome.code ? { code: outcome.code } : {}) };
+      // A failure without a code is one the installer could not explain: the node may have changed.
+      job.result = { ok: false, action: job.action, shim: 'spin', error: outcome.error ?? 'containerd did not come back', code: outcome.code ?? 'InternalError' };
     }
   }
 

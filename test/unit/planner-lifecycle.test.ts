@@ -1,4 +1,5 @@
 // Planner tests, part two: other writers, invalid specs, deletion, the RuntimeClass and status.
+import type { InstallerErrorCode } from '../../src/api/installer-contract.ts';
 import { describe, expect, it } from 'vitest';
 import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
 import { FINALIZER, plan } from '../../src/controller/planner.ts';
@@ -189,7 +190,7 @@ describe('status', () => {
 });
 
 describe('a failed upgrade and the ready label', () => {
-  function upgradeThatFails(code: string) {
+  function upgradeThatFails(code: InstallerErrorCode) {
     const cluster = new FakeCluster(makeShim(), [makeNode('node-a')]);
     cluster.settle();
     const installed = cluster.record('node-a')!;

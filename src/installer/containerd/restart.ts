@@ -11,7 +11,9 @@ import { hostPath, pathExists, type ContainerdTarget } from './detect.ts';
 
 const execFileAsync = promisify(execFile);
 
-export type RestartStrategy = 'auto' | 'systemd' | 'signal' | 'none';
+import type { RestartStrategy } from '../../api/installer-contract.ts';
+
+export type { RestartStrategy };
 
 export interface RestartOptions {
   strategy: RestartStrategy;
