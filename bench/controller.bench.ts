@@ -33,9 +33,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { API_GROUP, API_VERSION } from '../src/api/names.ts';
 import type { Shim, ShimSpec } from '../src/api/shim.ts';
 import { startControllerProcess, type ControllerProcess } from '../test/harness/controller-process.ts';
-import { startKubeApiServer, type KubeApiServer } from '../test/harness/kube-apiserver.ts';
-import { kubectlFor, serviceAccountKubeconfig } from '../test/harness/kube-helpers.ts';
-import { terminate } from '../test/harness/processes.ts';
+import { startKubeApiServer, type KubeApiServer } from '../local-cluster/kube-apiserver.ts';
+import { kubectlFor, serviceAccountKubeconfig } from '../local-cluster/kube-helpers.ts';
+import { terminate } from '../local-cluster/processes.ts';
 import { maxConcurrent, startTestNodeAgent, type TestNodeAgent } from '../test/harness/test-node.ts';
 import { createNodes } from '../test/harness/test-nodes.ts';
 

@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startArtifactServer } from '../test/harness/artifact-server.ts';
-import { sha256, shimBinary, tarGz } from '../test/harness/artifacts.ts';
+import { startArtifactServer } from '../local-cluster/artifact-server.ts';
+import { sha256, shimBinary, tarGz } from '../local-cluster/artifacts.ts';
 import { startContainerd, type TestContainerd } from '../test/harness/containerd.ts';
 import { runInstaller } from '../test/harness/run-installer.ts';
 import { CriClient } from '../src/installer/cri/cri-client.ts';

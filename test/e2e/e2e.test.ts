@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
-import type { TestCluster } from '../harness/cluster.ts';
-import { waitFor } from '../harness/kube-helpers.ts';
-import { probeShimManifest, startLocalShimkeeper, type LocalShimkeeper, type ShimArtifact } from '../harness/local-shimkeeper.ts';
+import type { TestCluster } from '../../local-cluster/cluster.ts';
+import { waitFor } from '../../local-cluster/kube-helpers.ts';
+import { probeShimManifest, startLocalShimkeeper, type LocalShimkeeper, type ShimArtifact } from '../../local-cluster/local-shimkeeper.ts';
 
 // The whole product as a user meets it: a real one-node cluster (kubelet, containerd under a
 // supervisor), shimkeeper deployed with `kubectl apply -k` from manifests/, the installer Job run

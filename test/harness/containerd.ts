@@ -157,7 +157,7 @@ export function killProcessesMatching(needle: string): void {
 async function importTestImage(containerd: TestContainerd): Promise<void> {
   const archive = path.join(containerd.dir, 'busybox-oci.tar');
   if (!existsSync('/bin/busybox')) throw new Error('static busybox is missing: apt-get install busybox-static');
-  const { buildOciArchive } = await import('./oci-image.ts');
+  const { buildOciArchive } = await import('../../local-cluster/oci-image.ts');
   await buildOciArchive({ output: archive, name: TEST_IMAGE, files: [{ path: 'bin/busybox', source: '/bin/busybox', mode: 0o755 }], cmd: ['/bin/busybox', 'sleep', '3600'] });
   const result = spawnSync('ctr', ['--address', containerd.socketPath, '--namespace', 'k8s.io', 'images', 'import', '--no-unpack=false', archive], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`ctr images import failed: ${result.stderr}`);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, terminate } from './processes.ts';
+import { launch, terminate } from '../../local-cluster/processes.ts';
 
 // Runs shimkeeper-controller as its own process, as the Deployment does, so a test can kill it
 // mid-rollout (SIGKILL, no goodbye) and start another.

@@ -17,7 +17,7 @@ import {
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeApiServer, type KubeApiServer } from '../harness/kube-apiserver.ts';
+import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
 
 const group = 'example.shimkeeper.dev';
 

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_GROUP, API_VERSION, readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
 import type { Shim, ShimSpec } from '../../src/api/shim.ts';
 import { startControllerProcess, type ControllerProcess } from '../harness/controller-process.ts';
-import { startKubeApiServer, type KubeApiServer } from '../harness/kube-apiserver.ts';
-import { kubectlFor, serviceAccountKubeconfig, waitFor } from '../harness/kube-helpers.ts';
+import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
+import { kubectlFor, serviceAccountKubeconfig, waitFor } from '../../local-cluster/kube-helpers.ts';
 import { createNodes, maxConcurrent, startTestNodeAgent, type Behaviour, type NodeBehaviour, type TestNodeAgent } from '../harness/test-node.ts';
 
 // The controller as its own process, with the manifests' service account and RBAC, against a

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImages, IMAGE_NAMES, type BuiltImages } from '../../scripts/build-images.ts';
+import { buildImages, IMAGE_NAMES, type BuiltImages } from '../../local-cluster/build-images.ts';
 import { baseConfig, startContainerd, TEST_IMAGE, type TestContainerd } from '../harness/containerd.ts';
 import { waitForExit } from '../harness/cri-workload.ts';
 

@@ -4,8 +4,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { withHostLock } from '../../src/installer/host-lock.ts';
-import { startArtifactServer, type ArtifactServer } from '../harness/artifact-server.ts';
-import { sha256, shimArchive, shimBinary, tarGz } from '../harness/artifacts.ts';
+import { startArtifactServer, type ArtifactServer } from '../../local-cluster/artifact-server.ts';
+import { sha256, shimArchive, shimBinary, tarGz } from '../../local-cluster/artifacts.ts';
 import { startContainerd, type TestContainerd } from '../harness/containerd.ts';
 import { runInstaller } from '../harness/run-installer.ts';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTROLLER_API_NEEDS } from '../../src/controller/api-needs.ts';
-import { startKubeApiServer, type KubeApiServer } from '../harness/kube-apiserver.ts';
+import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
 
 const manifests = fileURLToPath(new URL('../../manifests/', import.meta.url));
 const controller = 'system:serviceaccount:shimkeeper-system:shimkeeper-controller';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeApiServer, type KubeApiServer } from '../harness/kube-apiserver.ts';
+import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
 import { makeShim, SHA_A, SHA_B } from '../unit/planner-fixtures.ts';
 
 // The CRD generated from src/api on a real kube-apiserver: valid Shims (including an upstream

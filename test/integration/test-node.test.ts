@@ -11,7 +11,7 @@ import type { Shim } from '../../src/api/shim.ts';
 import { installerJob, installerJobIdentity } from '../../src/controller/job-spec.ts';
 import { parseInstallerResult } from '../../src/api/installer-contract.ts';
 import { plan, type CreateJobAction } from '../../src/controller/planner.ts';
-import { startKubeApiServer, type KubeApiServer } from '../harness/kube-apiserver.ts';
+import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
 import { createNodes, maxConcurrent, startTestNodeAgent, type Behaviour, type TestNodeAgent } from '../harness/test-node.ts';
 
 const namespace = 'shimkeeper-system';

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchArtifact, verifyDigest, type FetchOptions } from '../../../src/installer/fetch.ts';
-import { startArtifactServer, type ArtifactServer } from '../../harness/artifact-server.ts';
-import { sha256 } from '../../harness/artifacts.ts';
+import { startArtifactServer, type ArtifactServer } from '../../../local-cluster/artifact-server.ts';
+import { sha256 } from '../../../local-cluster/artifacts.ts';
 
 let server: ArtifactServer;
 let dir: string;

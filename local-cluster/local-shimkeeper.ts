@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildImages } from '../../scripts/build-images.ts';
+import { buildImages } from './build-images.ts';
 import { sha256, shimArchive } from './artifacts.ts';
 import { startCluster, type TestCluster } from './cluster.ts';
 import { writeLocalOverlay } from './deploy.ts';

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CriClient } from '../../src/installer/cri/cri-client.ts';
+import { CriClient } from '../src/installer/cri/cri-client.ts';
 import { waitFor } from './kube-helpers.ts';
 import { ensureKubeBinaries, startKubeApiServer, type KubeApiServer } from './kube-apiserver.ts';
 import { launch, tail, terminate } from './processes.ts';

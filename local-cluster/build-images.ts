@@ -8,7 +8,7 @@
 //       with root and node (1000), /tmp, and at /opt/shimkeeper the compiled src/ (tsc, like the
 //       Dockerfile's build stage), package.json and the production node_modules. The installer
 //       adds nsenter (for --restart systemd).
-//   shimkeeper.test/pause:3.10   a static pause program (scripts/pause/pause.c) for sandboxes.
+//   shimkeeper.test/pause:3.10   a static pause program (local-cluster/pause/pause.c) for sandboxes.
 //   shimkeeper.test/busybox:1    static busybox with sh, sleep, echo, cat, ls.
 //
 // Layers: base (node, libraries, certificates, passwd) and app (/opt/shimkeeper) shared by both
@@ -16,18 +16,18 @@
 // for the installer. Every layer is deterministic, and each image is cached by a hash of its
 // inputs: when nothing changed, a run only hashes inputs and returns the existing archives.
 //
-//   node scripts/build-images.ts [--out DIR]     (npm run images:build)
+//   node local-cluster/build-images.ts [--out DIR]     (npm run images:build)
 //
 // Archives go to ${SHIMKEEPER_CACHE:-$HOME/.cache/shimkeeper}/images by default, outside the repo.
 
-import { processAlive } from '../test/harness/processes.ts';
+import { processAlive } from './processes.ts';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildLayer, ociArchitecture, writeOciArchive, type LayerBlob, type LayerEntry, type OciRuntimeConfig } from '../test/harness/oci-image.ts';
+import { buildLayer, ociArchitecture, writeOciArchive, type LayerBlob, type LayerEntry, type OciRuntimeConfig } from './oci-image.ts';
 
 /**
  * Names as containerd stores them. The CRI plugin resolves a pod's `shimkeeper-installer:dev` to
@@ -245,9 +245,9 @@ async function projectInputsKey(builder: string, runtime: RuntimeFiles): Promise
 // shimkeeper.test/pause:3.10 and shimkeeper.test/busybox:1
 
 async function buildPauseImage(outDir: string, builder: string, log: (line: string) => void): Promise<string> {
-  const source = path.join(repoRoot, 'scripts', 'pause', 'pause.c');
+  const source = path.join(repoRoot, 'local-cluster', 'pause', 'pause.c');
   const gcc = spawnSync('gcc', ['--version'], { encoding: 'utf8' });
-  if (gcc.error || gcc.status !== 0) throw new Error('gcc is missing (the pause image is compiled from scripts/pause/pause.c): apt-get install gcc libc6-dev');
+  if (gcc.error || gcc.status !== 0) throw new Error('gcc is missing (the pause image is compiled from local-cluster/pause/pause.c): apt-get install gcc libc6-dev');
   const key = hashOf(builder, process.arch, gcc.stdout, await readFile(source));
   const archive = archivePath(outDir, 'pause', key);
   if (existsSync(archive)) {
@@ -346,7 +346,7 @@ async function removeAbandonedWorkDirs(outDir: string): Promise<void> {
 
 /** The builder's own code is an input of every image: a change to it rebuilds them. */
 async function builderFingerprint(): Promise<string> {
-  return hashOf(await readFile(import.meta.filename), await readFile(path.join(repoRoot, 'test', 'harness', 'oci-image.ts')));
+  return hashOf(await readFile(import.meta.filename), await readFile(path.join(repoRoot, 'local-cluster', 'oci-image.ts')));
 }
 
 async function fileFingerprint(file: string): Promise<string> {
@@ -420,9 +420,9 @@ async function main(argv: string[]): Promise<void> {
     if (arg === '--out' && argv[i + 1]) outDir = argv[++i];
     else if (arg?.startsWith('--out=')) outDir = arg.slice('--out='.length);
     else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('Usage: node scripts/build-images.ts [--out DIR]\n');
+      process.stdout.write('Usage: node local-cluster/build-images.ts [--out DIR]\n');
       return;
-    } else throw new Error(`unknown argument ${arg} (usage: node scripts/build-images.ts [--out DIR])`);
+    } else throw new Error(`unknown argument ${arg} (usage: node local-cluster/build-images.ts [--out DIR])`);
   }
   const started = performance.now();
   const images = await buildImages({ ...(outDir ? { outDir } : {}), log: (line) => process.stderr.write(`build-images: ${line}\n`) });

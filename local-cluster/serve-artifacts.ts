@@ -1,5 +1,5 @@
 // Serves the files of one directory over HTTP: the e2e node's "download site" for shim artifacts.
-//   node test/harness/serve-artifacts.ts DIR HOST PORT
+//   node local-cluster/serve-artifacts.ts DIR HOST PORT
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import path from 'node:path';

@@ -42,7 +42,7 @@ export interface KubeApiServer {
   stop(): Promise<void>;
 }
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 const buildScript = join(repoRoot, 'scripts', 'build-kube.sh');
 const apiPort = 6443; // fixed ports are safe: the namespace is ours alone
 const etcdClientPort = 2379;

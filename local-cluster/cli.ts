@@ -1,14 +1,14 @@
 // A local one-node cluster with shimkeeper deployed, that stays up between commands:
 //   npm run cluster:up     start it (prints how to reach it), returns once it is ready
 //   npm run cluster:down   stop it and remove everything it wrote
-// Everything lives in a temp state directory and private namespaces (see test/harness/cluster.ts).
+// Everything lives in a temp state directory and private namespaces (see local-cluster/cluster.ts).
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { processAlive } from '../test/harness/processes.ts';
+import { processAlive } from './processes.ts';
 
 const RUN_DIR = path.join(process.env['SHIMKEEPER_CACHE'] ?? path.join(homedir(), '.cache', 'shimkeeper'), 'cluster');
 const STATE_FILE = path.join(RUN_DIR, 'state.json');
@@ -59,7 +59,7 @@ async function up(): Promise<void> {
 
 async function serve(): Promise<void> {
   writeFileSync(STATE_FILE, JSON.stringify({ pid: process.pid, ready: false }));
-  const { startLocalShimkeeper } = await import('../test/harness/local-shimkeeper.ts');
+  const { startLocalShimkeeper } = await import('./local-shimkeeper.ts');
   let local: Awaited<ReturnType<typeof startLocalShimkeeper>>;
   try {
     local = await startLocalShimkeeper({ log: (line) => console.log(line) });
@@ -104,7 +104,7 @@ const command = process.argv[2];
 const commands: Record<string, () => Promise<void>> = { up, down, serve };
 const run = command ? commands[command] : undefined;
 if (!run) {
-  console.error('usage: node scripts/cluster.ts up|down');
+  console.error('usage: node local-cluster/cli.ts up|down');
   process.exit(2);
 }
 await run();

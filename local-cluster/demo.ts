@@ -2,8 +2,8 @@
 // manifests/, labels the node, applies a Shim, waits until it is Ready, runs a pod on the shim's
 // RuntimeClass, shows the result, and tears everything down (`--keep` leaves it running until Ctrl-C).
 import { readyLabelKey } from '../src/api/names.ts';
-import { waitFor } from '../test/harness/kube-helpers.ts';
-import { probeShimManifest, startLocalShimkeeper } from '../test/harness/local-shimkeeper.ts';
+import { waitFor } from './kube-helpers.ts';
+import { probeShimManifest, startLocalShimkeeper } from './local-shimkeeper.ts';
 
 const keep = process.argv.includes('--keep');
 const step = (text: string) => console.log(`\n==> ${text}`);
