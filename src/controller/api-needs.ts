@@ -25,7 +25,7 @@ export const CONTROLLER_API_NEEDS: readonly ApiNeed[] = [
     verbs: ['update'],
     scope: 'cluster',
     // Under OwnerReferencesPermissionEnforcement (OpenShift, hardened clusters) an owner reference
-    // with blockOwnerDeletion: true needs this; job-spec.ts sets it false, so this is headroom.
+    // with blockOwnerDeletion: true needs this; owner-reference.ts sets it false, so this is headroom.
     why: 'owner references to Shims with blockOwnerDeletion (not set today)',
   },
   { group: '', resource: 'nodes', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'targeting, platform and runtime of each node' },

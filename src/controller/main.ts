@@ -3,9 +3,9 @@ import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import { KeepAliveKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
-import { createLogger, type Level } from '../kube/logger.ts';
-import { ShimController } from './controller.ts';
-import { ControllerMetrics } from './metrics.ts';
+import { createLogger, type Level } from '../log.ts';
+import { ShimController } from './shell/controller.ts';
+import { ControllerMetrics } from './shell/metrics.ts';
 
 // shimkeeper-controller: one active replica (Lease), informers + planner + applier, and an HTTP
 // endpoint for /metrics, /healthz and /readyz. Configuration comes from the environment, as the

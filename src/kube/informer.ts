@@ -1,5 +1,5 @@
 import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../log.ts';
 
 // A list+watch cache of one kind that keeps itself alive: client-node's informer stops on a watch
 // error, so this restarts it with backoff (the restart re-lists, which also covers "resource

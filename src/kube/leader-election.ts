@@ -1,7 +1,7 @@
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiStatus, describeApiError } from './api-errors.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../log.ts';
 
 // Leader election on a coordination.k8s.io Lease, as client-go does it: the leader renews the
 // lease every retry period; a candidate takes it over only once it has not been renewed for the

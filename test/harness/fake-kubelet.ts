@@ -3,7 +3,8 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import { computeRevision } from '../../src/api/revision.ts';
-import { INSTALLER_CONTAINER, installerJobIdentity } from '../../src/controller/job-spec.ts';
+import { installerJobIdentity } from '../../src/controller/installer-job/identity.ts';
+import { INSTALLER_CONTAINER } from '../../src/controller/installer-job/spec.ts';
 import { parseInstallerArgs, type InstallerOptions } from '../../src/installer/options.ts';
 import type { InstallerResult } from '../../src/api/installer-contract.ts';
 

@@ -22,7 +22,8 @@ import {
   type V1JobStatus,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { INSTALLER_CONTAINER, INSTALLER_JOB_SELECTOR, installerJobIdentity } from '../../src/controller/job-spec.ts';
+import { INSTALLER_JOB_SELECTOR, installerJobIdentity } from '../../src/controller/installer-job/identity.ts';
+import { INSTALLER_CONTAINER } from '../../src/controller/installer-job/spec.ts';
 import { installerResultFor, runningPodStatus, terminatedPodStatus } from './fake-kubelet.ts';
 export { installerResultFor } from './fake-kubelet.ts';
 export { createNodes, type TestNodeOptions } from './test-nodes.ts';

@@ -252,7 +252,7 @@ describe('shimkeeper controller on a real API server', () => {
     await waitForShim('ha', 'ready on the new node by the new leader', (s) => s.status?.nodesReady === 2);
   });
 
-  it('deleting a Shim uninstalls it everywhere, then removes the RuntimeClass and the finalizer', async () => {
+  it('deleting a Shim removes the RuntimeClass, uninstalls the shim everywhere, then drops the finalizer', async () => {
     await custom.deleteClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'shims', name: 'spin' });
     await waitFor('Shim spin gone', async () => (await getShim('spin')) === undefined || undefined, 60_000, diagnostics);
     for (const name of ['lab-2', 'ann-1']) expect(nodeState(await node(name), 'spin')).toEqual({ ready: false });

@@ -8,9 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_GROUP, API_VERSION, SHIM_PLURAL } from '../../src/api/names.ts';
 import type { Shim } from '../../src/api/shim.ts';
-import { installerJob, installerJobIdentity } from '../../src/controller/job-spec.ts';
+import { installerJobIdentity } from '../../src/controller/installer-job/identity.ts';
+import { installerJob } from '../../src/controller/installer-job/spec.ts';
+import { shimOwnerReference } from '../../src/controller/owner-reference.ts';
 import { parseInstallerResult } from '../../src/api/installer-contract.ts';
-import { plan, type CreateJobAction } from '../../src/controller/planner.ts';
+import type { CreateJobAction } from '../../src/controller/planner/model.ts';
+import { plan } from '../../src/controller/planner/plan.ts';
 import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
 import { createNodes, maxConcurrent, startTestNodeAgent, type Behaviour, type TestNodeAgent } from '../harness/test-node.ts';
 
@@ -68,10 +71,10 @@ describe('test-node agent on a real kube-apiserver', () => {
     // The planner's own actions, created as the controller would.
     const observed = nodes.map((name) => ({ name, labels: { spin: 'true', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } }));
     const planned = plan({ shim: { ...shim, metadata: { ...shim.metadata, finalizers: [`${API_GROUP}/finalizer`] } }, nodes: observed, jobs: [], runtimeClasses: [], now: new Date() });
-    for (const action of planned.actions) {
+    for (const action of planned.nodes.flatMap((work) => work.actions)) {
       if (action.type !== 'createJob') continue;
       actions.set(action.node, action);
-      await batch.createNamespacedJob({ namespace, body: installerJob(action, { namespace, image: 'shimkeeper-installer:dev', shimUid: shim.metadata.uid! }) });
+      await batch.createNamespacedJob({ namespace, body: installerJob(action, { namespace, image: 'shimkeeper-installer:dev', owner: shimOwnerReference(shim) }) });
     }
     expect(actions.size).toBe(nodes.length);
   }, 600_000);
@@ -172,7 +175,7 @@ describe('test-node agent on a real kube-apiserver', () => {
 
   it('is held to the apiserver\'s Job status rules (so what the agent writes is what they allow)', async () => {
     // Not an installer Job by its labels, so the agent leaves it alone.
-    const base = installerJob(actions.get('node-ok')!, { namespace, image: 'x', shimUid: shim.metadata.uid! });
+    const base = installerJob(actions.get('node-ok')!, { namespace, image: 'x', owner: shimOwnerReference(shim) });
     const job = await batch.createNamespacedJob({
       namespace,
       body: { ...base, metadata: { ...base.metadata, name: 'by-hand', labels: {} }, spec: { ...base.spec!, template: { ...base.spec!.template, metadata: {} } } },

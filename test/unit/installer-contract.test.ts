@@ -12,7 +12,7 @@ import {
   type InstallerErrorCode,
   type InstallerResult,
 } from '../../src/api/installer-contract.ts';
-import { installerEnv } from '../../src/controller/job-spec.ts';
+import { installerEnv } from '../../src/controller/installer-job/spec.ts';
 import { report } from '../../src/installer/report.ts';
 import { parseInstallerArgs } from '../../src/installer/options.ts';
 

@@ -3,25 +3,24 @@ import { describe, expect, it } from 'vitest';
 import { computeRevision } from '../../src/api/revision.ts';
 import { statusAnnotationKey } from '../../src/api/names.ts';
 import type { Shim } from '../../src/api/shim.ts';
-import {
-  INSTALLER_JOB_SELECTOR,
-  installerJob,
-  installerJobIdentity,
-  JOB_KEYS,
-  labelValueFor,
-  type JobContext,
-} from '../../src/controller/job-spec.ts';
-import { serializeNodeShimStatus } from '../../src/controller/node-status.ts';
-import { plan, type CreateJobAction, type ObservedNode } from '../../src/controller/planner.ts';
+import { INSTALLER_JOB_SELECTOR, installerJobIdentity, JOB_KEYS, labelValueFor } from '../../src/controller/installer-job/identity.ts';
+import { installerJob, type InstallerJobContext } from '../../src/controller/installer-job/spec.ts';
+import { shimOwnerReference } from '../../src/controller/owner-reference.ts';
+import type { CreateJobAction, ObservedNode } from '../../src/controller/planner/model.ts';
+import { serializeNodeShimStatus } from '../../src/controller/planner/node-status.ts';
 import { parseInstallerArgs, type InstallerOptions } from '../../src/installer/options.ts';
-import { makeNode, makeShim, SHA_A, SHA_B, T0 } from './planner-fixtures.ts';
+import { makeNode, makeShim, planFlat, SHA_A, SHA_B, T0 } from './planner-fixtures.ts';
 
-const ctx: JobContext = { namespace: 'shimkeeper-system', image: 'shimkeeper-installer:dev', shimUid: 'uid-1' };
+const ctx: InstallerJobContext = {
+  namespace: 'shimkeeper-system',
+  image: 'shimkeeper-installer:dev',
+  owner: shimOwnerReference({ metadata: { name: 'spin', uid: 'uid-1' } }),
+};
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 /** The createJob action the real planner emits for this Shim and node. */
 function createJobFor(shim: Shim, node: ObservedNode): CreateJobAction {
-  const actions = plan({ shim, nodes: [node], jobs: [], runtimeClasses: [], now: T0 }).actions;
+  const actions = planFlat({ shim, nodes: [node], jobs: [], runtimeClasses: [], now: T0 }).actions;
   const job = actions.find((a): a is CreateJobAction => a.type === 'createJob');
   if (!job) throw new Error(`no createJob in ${JSON.stringify(actions.map((a) => a.type))}`);
   return job;

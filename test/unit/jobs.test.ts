@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { installerJobName } from '../../src/controller/jobs.ts';
-import { parseNodeShimStatus, sameNodeShimStatus, serializeNodeShimStatus } from '../../src/controller/node-status.ts';
+import { installerJobName } from '../../src/controller/installer-job/identity.ts';
+import { parseNodeShimStatus, sameNodeShimStatus, serializeNodeShimStatus } from '../../src/controller/planner/node-status.ts';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

@@ -1,6 +1,7 @@
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { nodeChangeMatters, observeJob, observeNode } from '../../src/controller/observe.ts';
+import { observeJob } from '../../src/controller/installer-job/observe.ts';
+import { nodeChangeMatters, observeNode } from '../../src/controller/shell/observe.ts';
 
 const job = (conditions: V1Job['status'] = {}): V1Job => ({
   metadata: {

@@ -5,16 +5,17 @@ import { expect } from 'vitest';
 import { resolveArtifact } from '../../src/api/artifact.ts';
 import type { Shim, ShimSpec } from '../../src/api/shim.ts';
 import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
-import { parseNodeShimStatus, serializeNodeShimStatus, type NodeShimRecord } from '../../src/controller/node-status.ts';
+import { parseNodeShimStatus, serializeNodeShimStatus, type NodeShimRecord } from '../../src/controller/planner/node-status.ts';
 import {
   FINALIZER,
-  plan,
   type ObservedJob,
   type ObservedNode,
   type ObservedRuntimeClass,
   type Plan,
   type PlannedAction,
-} from '../../src/controller/planner.ts';
+  type PlannerInput,
+} from '../../src/controller/planner/model.ts';
+import { plan } from '../../src/controller/planner/plan.ts';
 
 export const SHA_A = 'a'.repeat(64);
 export const SHA_B = 'b'.repeat(64);
@@ -76,9 +77,23 @@ export function ofType<T extends PlannedAction['type']>(actions: PlannedAction[]
   return actions.filter((a): a is Extract<PlannedAction, { type: T }> => a.type === type);
 }
 
-/** Actions that change something in the cluster (everything but requeue). */
-export function writes(actions: PlannedAction[]): PlannedAction[] {
-  return actions.filter((a) => a.type !== 'requeueAfter');
+/** A plan with its actions also as one list, in the order a sequential applier takes them. */
+export type FlatPlan = Plan & { actions: PlannedAction[] };
+
+export function flatten(result: Plan): FlatPlan {
+  return { ...result, actions: [...result.before, ...result.nodes.flatMap((work) => work.actions), ...result.after] };
+}
+
+/** plan(), flattened for assertions. */
+export function planFlat(input: PlannerInput): FlatPlan {
+  return flatten(plan(input));
+}
+
+/** A settled plan: no write, no Job result to record, and no timer to wake up for. */
+export function expectIdle(result: FlatPlan): void {
+  expect(result.actions).toEqual([]);
+  expect(result.outcomes).toEqual([]);
+  expect(result.requeueAfterMs).toBeUndefined();
 }
 
 /** An in-memory cluster: the planner's world, changed only through its actions and the test's hand. */
@@ -96,9 +111,9 @@ export class FakeCluster {
     for (const node of nodes) this.nodes.set(node.name, structuredClone(node));
   }
 
-  plan(): Plan {
+  plan(): FlatPlan {
     if (!this.shim) throw new Error('the Shim is gone');
-    return plan({
+    return planFlat({
       shim: structuredClone(this.shim),
       nodes: [...this.nodes.values()].map((n) => structuredClone(n)),
       jobs: [...this.jobs.values()].map((j) => structuredClone(j)),
@@ -147,14 +162,12 @@ export class FakeCluster {
         case 'updateStatus':
           this.shim!.status = structuredClone(action.status);
           break;
-        case 'requeueAfter':
-          break;
       }
     }
   }
 
   /** Plans and applies once; returns the plan. */
-  step(): Plan {
+  step(): FlatPlan {
     const result = this.plan();
     this.apply(result.actions);
     return result;
@@ -225,11 +238,10 @@ export class FakeCluster {
       const result = this.step();
       options.invariant?.(this);
       if (!this.shim) return round;
-      if (writes(result.actions).length === 0 && this.running().length === 0) {
+      if (result.actions.length === 0 && this.running().length === 0) {
         // Only a timer is left (retry backoff): let it fire, as the controller would.
-        const requeue = ofType(result.actions, 'requeueAfter')[0];
-        if (!requeue || options.waitForRetries === false) return round;
-        this.advance(requeue.ms);
+        if (result.requeueAfterMs === undefined || options.waitForRetries === false) return round;
+        this.advance(result.requeueAfterMs);
         continue;
       }
       this.advance(1_000);

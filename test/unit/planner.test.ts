@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
-import { backoffMs } from '../../src/controller/node-plan.ts';
-import type { NodeShimRecord } from '../../src/controller/node-status.ts';
-import { FINALIZER, resolveIntOrPercent } from '../../src/controller/planner.ts';
-import { RUNTIME_CLASS_SHIM_LABEL } from '../../src/controller/runtime-class.ts';
+import { FINALIZER } from '../../src/controller/planner/model.ts';
+import { backoffMs } from '../../src/controller/planner/node-plan.ts';
+import type { NodeShimRecord } from '../../src/controller/planner/node-status.ts';
+import { resolveIntOrPercent } from '../../src/controller/planner/rollout.ts';
+import { RUNTIME_CLASS_SHIM_LABEL } from '../../src/controller/planner/runtime-class.ts';
 import {
   FakeCluster,
   SHA_A,
@@ -16,7 +17,7 @@ import {
   nodeNames,
   ofType,
   revisionA,
-  writes,
+  expectIdle,
 } from './planner-fixtures.ts';
 
 
@@ -90,7 +91,7 @@ describe('first reconcile of a new Shim', () => {
     const cluster = new FakeCluster(makeShim({}, { finalizers: [] }), nodeNames(3).map((n) => makeNode(n)));
     cluster.step();
     cluster.advance(5_000);
-    expect(cluster.plan().actions).toEqual([]);
+    expectIdle(cluster.plan());
   });
 });
 
@@ -124,7 +125,7 @@ describe('rolling rollout', () => {
     expect(condition(cluster, 'Degraded')).toMatchObject({ status: 'False' });
     // Settled: zero writes, however much later.
     cluster.advance(3_600_000);
-    expect(cluster.plan().actions).toEqual([]);
+    expectIdle(cluster.plan());
   });
 
   it('recreate starts every node at once', () => {
@@ -208,7 +209,7 @@ describe('failures, pause and backoff', () => {
     expect(cluster.events.filter((e) => e.reason === 'InstallFailed')).toHaveLength(1);
     // Paused: no retry and no requeue, however long we wait.
     cluster.advance(3_600_000);
-    expect(cluster.plan().actions).toEqual([]);
+    expectIdle(cluster.plan());
   });
 
   it('resumes on a spec change that changes the revision, retrying the failed node at once', () => {
@@ -251,12 +252,12 @@ describe('failures, pause and backoff', () => {
 
     const consumed = cluster.step();
     expect(cluster.record('node-a')).toMatchObject({ state: 'failed', failures: 1, message: 'download failed' });
-    expect(ofType(consumed.actions, 'requeueAfter')).toEqual([{ type: 'requeueAfter', ms: 10_000 }]);
+    expect(consumed.requeueAfterMs).toBe(10_000);
     expect(condition(cluster, 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut' });
 
     cluster.advance(9_000);
-    expect(writes(cluster.plan().actions)).toEqual([]);
-    expect(ofType(cluster.plan().actions, 'requeueAfter')).toEqual([{ type: 'requeueAfter', ms: 1_000 }]);
+    expect(cluster.plan().actions).toEqual([]);
+    expect(cluster.plan().requeueAfterMs).toBe(1_000);
     cluster.advance(1_000);
     const retry = cluster.step();
     expect(ofType(retry.actions, 'createJob').map((j) => j.jobName)).toEqual([jobName]); // same deterministic name
@@ -265,7 +266,7 @@ describe('failures, pause and backoff', () => {
     cluster.finishJob(jobName, { ok: false, error: 'download failed again' });
     const second = cluster.step();
     expect(cluster.record('node-a')).toMatchObject({ state: 'failed', failures: 2 });
-    expect(ofType(second.actions, 'requeueAfter')).toEqual([{ type: 'requeueAfter', ms: 20_000 }]);
+    expect(second.requeueAfterMs).toBe(20_000);
 
     cluster.advance(20_000);
     cluster.step();
@@ -328,7 +329,7 @@ describe('unsupported nodes', () => {
     expect(degraded?.message).toContain('windows: Windows nodes are not supported');
     expect(degraded?.message).toContain('crio: container runtime cri-o://1.29.1 is not containerd');
     expect(degraded?.message).toContain('arm: fetchStrategy.platforms has no artifact for linux/arm64');
-    expect(cluster.plan().actions).toEqual([]);
+    expectIdle(cluster.plan());
   });
 
   it('reports NoTargetNodes when nothing is targeted', () => {
@@ -351,7 +352,7 @@ describe('targets coming and going', () => {
     cluster.settle();
     expect(cluster.record('node-b')).toBeNull();
     expect(cluster.shim?.status).toMatchObject({ nodes: 1, nodesUpdated: 1 });
-    expect(cluster.plan().actions).toEqual([]);
+    expectIdle(cluster.plan());
   });
 
   it('lets a running install finish on a node that stopped being a target, then uninstalls', () => {
@@ -413,8 +414,8 @@ describe('targets coming and going', () => {
     cluster.step();
     cluster.jobs.set(job.name, { ...job, deleting: true });
     cluster.advance(60_000);
-    const { actions } = cluster.plan();
+    const { actions, requeueAfterMs } = cluster.plan();
     expect(ofType(actions, 'createJob')).toEqual([]);
-    expect(ofType(actions, 'requeueAfter')).toEqual([{ type: 'requeueAfter', ms: 2_000 }]);
+    expect(requeueAfterMs).toBe(2_000);
   });
 });

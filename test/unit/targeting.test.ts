@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OPT_IN_ANNOTATION } from '../../src/api/names.ts';
-import { isTarget, optedInShims } from '../../src/controller/targeting.ts';
+import { isTarget, optedInShims } from '../../src/controller/planner/targeting.ts';
 import { makeShim } from './planner-fixtures.ts';
 
 const shimWith = (nodeSelector: Record<string, string> | undefined, name = 'spin') =>

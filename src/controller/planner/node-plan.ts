@@ -1,9 +1,9 @@
 // Per-node building blocks of the planner: what a finished Job means for its node, what a node's
 // record looks like while a Job runs, the ready label, retry backoff.
 
-import { failureLeavesNodeIntact, type JobAction } from '../api/installer-contract.ts';
+import { failureLeavesNodeIntact, type JobAction } from '../../api/installer-contract.ts';
 import type { NodeShimRecord } from './node-status.ts';
-import type { ObservedJob, ObservedNode } from './planner.ts';
+import type { ObservedJob, ObservedNode } from './model.ts';
 
 export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 300_000;
@@ -52,6 +52,7 @@ export interface JobEvent {
 }
 
 export interface JobOutcome {
+  outcome: 'succeeded' | 'failed';
   record: NodeShimRecord | null;
   event: JobEvent;
 }
@@ -89,10 +90,11 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
   const result = job.result;
   if (error === undefined && result?.ok === true) {
     if (job.action === 'uninstall') {
-      return { record: null, event: { eventType: 'Normal', reason: 'Uninstalled', message: `uninstalled from node ${job.node}` } };
+      return { outcome: 'succeeded', record: null, event: { eventType: 'Normal', reason: 'Uninstalled', message: `uninstalled from node ${job.node}` } };
     }
     const version = result.version ? ` (version ${result.version})` : '';
     return {
+      outcome: 'succeeded',
       record: makeRecord({
         state: 'installed',
         version: result.version,
@@ -111,6 +113,7 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
   // Replaying a Job already written to the annotation (crash before its deletion) must not count twice.
   const alreadyApplied = previous?.state === 'failed' && sameRevision && previous.time === time && previous.message === message;
   return {
+    outcome: 'failed',
     record: alreadyApplied
       ? previous
       : makeRecord({

@@ -1,7 +1,7 @@
 // The per-node, per-shim status annotation `<shim>.shim.runtime.shimkeeper.dev/status`: parsing,
 // writing and comparing it. The controller alone writes it.
 
-import type { NodeShimState, NodeShimStatus } from '../api/names.ts';
+import type { NodeShimState, NodeShimStatus } from '../../api/names.ts';
 
 /**
  * What the controller stores in the annotation: DESIGN's NodeShimStatus plus `workingRevision` and `failures`, the number

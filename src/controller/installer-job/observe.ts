@@ -1,32 +1,14 @@
-import type { V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
-import { installerJobIdentity } from './job-spec.ts';
-import { parseInstallerResult } from '../api/installer-contract.ts';
-import type { ObservedJob, ObservedNode, ObservedRuntimeClass } from './planner.ts';
+// An installer Job as the planner observes it: its phase, and the installer's result read from the
+// termination message of its Pod (parsed by the installer contract, src/api/installer-contract.ts).
+// Pure: the shell passes what its informers hold.
 
-// Turns cached API objects into the planner's observed state. Pure: the controller shell passes
-// what its informers hold, and these functions are tested without any API.
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import { parseInstallerResult } from '../../api/installer-contract.ts';
+import type { ObservedJob } from '../planner/model.ts';
+import { installerJobIdentity } from './identity.ts';
 
 /** Set by the Job controller on a Job's Pods; unlike the Job name it differs between retries. */
 export const JOB_UID_LABEL = 'batch.kubernetes.io/controller-uid';
-
-export function observeNode(node: V1Node): ObservedNode {
-  const observed: ObservedNode = { name: node.metadata?.name ?? '' };
-  if (node.metadata?.labels) observed.labels = node.metadata.labels;
-  if (node.metadata?.annotations) observed.annotations = node.metadata.annotations;
-  const info = node.status?.nodeInfo;
-  if (info?.operatingSystem) observed.os = info.operatingSystem;
-  if (info?.architecture) observed.arch = info.architecture;
-  if (info?.containerRuntimeVersion) observed.containerRuntimeVersion = info.containerRuntimeVersion;
-  if (node.metadata?.deletionTimestamp) observed.exists = false;
-  return observed;
-}
-
-/** Only what the planner reads changed: heartbeats and other status churn do not wake Shims. */
-export function nodeChangeMatters(before: V1Node | undefined, after: V1Node): boolean {
-  if (!before) return true;
-  const pick = (n: V1Node) => JSON.stringify([n.metadata?.labels, n.metadata?.annotations, n.metadata?.deletionTimestamp, n.status?.nodeInfo?.operatingSystem, n.status?.nodeInfo?.architecture, n.status?.nodeInfo?.containerRuntimeVersion]);
-  return pick(before) !== pick(after);
-}
 
 function jobPhase(job: V1Job): { phase: ObservedJob['phase']; finishedAt?: string; reason?: string } {
   for (const condition of job.status?.conditions ?? []) {
@@ -82,12 +64,5 @@ export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[], now: Date = 
     observed.result = parseInstallerResult(message);
     if (!observed.result && reason) observed.error = reason;
   }
-  return observed;
-}
-
-export function observeRuntimeClass(rc: V1RuntimeClass): ObservedRuntimeClass {
-  const observed: ObservedRuntimeClass = { name: rc.metadata?.name ?? '', handler: rc.handler };
-  if (rc.scheduling?.nodeSelector) observed.nodeSelector = rc.scheduling.nodeSelector;
-  if (rc.metadata?.labels) observed.labels = rc.metadata.labels;
   return observed;
 }

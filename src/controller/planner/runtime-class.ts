@@ -1,30 +1,12 @@
 // The RuntimeClass a Shim manages: what it should look like and which writes get it there.
 
-import { API_GROUP, readyLabelKey } from '../api/names.ts';
-import type { Shim } from '../api/shim.ts';
+import { API_GROUP, readyLabelKey } from '../../api/names.ts';
+import type { Shim } from '../../api/shim.ts';
+import type { DesiredRuntimeClass, ObservedRuntimeClass, RuntimeClassAction } from './model.ts';
 
 /** Label on RuntimeClasses naming the Shim that manages them. */
 export const RUNTIME_CLASS_SHIM_LABEL = `${API_GROUP}/shim`;
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-
-export interface ObservedRuntimeClass {
-  name: string;
-  handler: string;
-  nodeSelector?: Record<string, string>;
-  labels?: Record<string, string>;
-}
-
-export interface DesiredRuntimeClass {
-  name: string;
-  handler: string;
-  /** scheduling.nodeSelector: pods using the class land only where the shim works. */
-  nodeSelector: Record<string, string>;
-  labels: Record<string, string>;
-}
-
-export type RuntimeClassAction =
-  | { type: 'applyRuntimeClass'; runtimeClass: DesiredRuntimeClass }
-  | { type: 'deleteRuntimeClass'; name: string };
 
 export function desiredRuntimeClass(shim: Shim): DesiredRuntimeClass {
   return {

@@ -1,39 +1,20 @@
 // The installer Job for one planner `createJob` action. Pure: the same action and context always
 // give the same Job, so tests can build it without an API server and the controller can create it
-// blindly (a 409 means it exists already).
+// blindly (a 409 means it exists already). The context is the controller's Job settings bound to
+// one Shim (its owner reference), made once per reconcile by the shell.
 //
 // The Job is the Kubernetes half of the installer contract (DESIGN.md): the installer reads its
 // inputs from environment variables (src/installer/options.ts) and reports through its termination
 // message, so the Pod needs no service account token and no API access at all.
 
-import { createHash } from 'node:crypto';
-import type { V1EnvVar, V1Job, V1PodSpec } from '@kubernetes/client-node';
-import { API_GROUP, SHIM_KIND } from '../api/names.ts';
-import { SHIM_API_VERSION } from '../api/shim.ts';
-import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, JOB_OWNED_FLAGS, type InstallerFlag, type JobAction, type RestartStrategy } from '../api/installer-contract.ts';
-import type { CreateJobAction } from './planner.ts';
+import type { V1EnvVar, V1Job, V1OwnerReference, V1PodSpec } from '@kubernetes/client-node';
+import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, JOB_OWNED_FLAGS, type InstallerFlag, type RestartStrategy } from '../../api/installer-contract.ts';
+import type { CreateJobAction } from '../planner/model.ts';
+import { installerJobAnnotations, installerJobLabels } from './identity.ts';
 
-export const INSTALLER_APP_NAME = 'shimkeeper-installer';
-export const MANAGED_BY = 'shimkeeper';
 export const INSTALLER_CONTAINER = 'installer';
 /** Where the host's `/` is mounted in the installer container (its HOST_ROOT). */
 export const HOST_MOUNT = INSTALLER_DEFAULTS.hostRoot;
-
-/** Keys of the labels and annotations every installer Job and its Pods carry. */
-export const JOB_KEYS = {
-  appName: 'app.kubernetes.io/name',
-  managedBy: 'app.kubernetes.io/managed-by',
-  /** Label: the Shim's name, or a truncated+hashed form of it when it is not a valid label value. */
-  shim: `${API_GROUP}/shim`,
-  /** Label: the node's name, truncated+hashed when longer than 63 characters. */
-  node: `${API_GROUP}/node`,
-  action: `${API_GROUP}/action`,
-  /** Label: the revision installed (or, for uninstall, removed); hashed if not a valid label value. */
-  revision: `${API_GROUP}/revision`,
-} as const;
-
-/** Selects every installer Job (and, through the template labels, every installer Pod). */
-export const INSTALLER_JOB_SELECTOR = `${JOB_KEYS.appName}=${INSTALLER_APP_NAME},${JOB_KEYS.managedBy}=${MANAGED_BY}`;
 
 export const JOB_DEFAULTS = {
   imagePullPolicy: 'IfNotPresent',
@@ -56,7 +37,8 @@ export const JOB_DEFAULTS = {
   priorityClassName: 'system-node-critical',
 } as const;
 
-export interface JobContext {
+/** How the controller runs installer Jobs, whatever the Shim (from the Deployment's environment). */
+export interface InstallerJobSettings {
   /** Namespace of the installer Jobs (the controller's own). */
   namespace: string;
   /** The installer image (its entrypoint is the installer CLI). */
@@ -64,8 +46,6 @@ export interface JobContext {
   /** Always, IfNotPresent (default) or Never. */
   imagePullPolicy?: string;
   imagePullSecrets?: string[];
-  /** metadata.uid of the Shim: the Job's owner reference. */
-  shimUid: string;
   /** Host directory for binaries and state (the installer's --install-dir). */
   installDir?: string;
   /** The installer's --restart. */
@@ -82,22 +62,10 @@ export interface JobContext {
   extraEnv?: V1EnvVar[];
 }
 
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const MAX_LABEL_VALUE = 63;
-
-/**
- * `value` when it is a valid label value, else a readable prefix plus a hash of the whole value
- * (node names reach 253 characters, Shim names about 227). Deterministic, so a selector can be built
- * from the full name; the full value is always in the annotation of the same key.
- */
-export function labelValueFor(value: string): string {
-  if (value.length <= MAX_LABEL_VALUE && LABEL_VALUE.test(value)) return value;
-  const hash = createHash('sha256').update(value).digest('hex').slice(0, 10);
-  const head = value
-    .slice(0, MAX_LABEL_VALUE - hash.length - 1)
-    .replace(/[^-A-Za-z0-9_.]+/g, '-')
-    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
-  return head ? `${head}-${hash}` : hash;
+/** The settings bound to one Shim, made once per reconcile: its Jobs are owned by it. */
+export interface InstallerJobContext extends InstallerJobSettings {
+  /** The Shim's owner reference (owner-reference.ts). */
+  owner: V1OwnerReference;
 }
 
 /**
@@ -111,7 +79,7 @@ export function encodeRuntimeOptions(options: Record<string, string>): string {
 }
 
 /** The installer's inputs, in the environment variables of its CLI contract. */
-export function installerEnv(action: CreateJobAction, ctx: Pick<JobContext, 'installDir' | 'restart'>): V1EnvVar[] {
+export function installerEnv(action: CreateJobAction, ctx: Pick<InstallerJobSettings, 'installDir' | 'restart'>): V1EnvVar[] {
   const set = (key: InstallerFlag, value: string): V1EnvVar => ({ name: INSTALLER_FLAGS[key].env, value });
   const env: V1EnvVar[] = [set('shim', action.shim)];
   // Empty only for an uninstall while the Shim's spec is invalid; the installer then defaults it to
@@ -134,7 +102,7 @@ export function installerEnv(action: CreateJobAction, ctx: Pick<JobContext, 'ins
 /** Variables only the Job sets, even where it leaves one out (no SHA256 under insecureSkipChecksum). */
 const CONTRACT_ENV = new Set(JOB_OWNED_FLAGS.map((key) => INSTALLER_FLAGS[key].env));
 
-function podSpec(action: CreateJobAction, ctx: JobContext): V1PodSpec {
+function podSpec(action: CreateJobAction, ctx: InstallerJobSettings): V1PodSpec {
   const contract = installerEnv(action, ctx);
   const extra = (ctx.extraEnv ?? []).filter((e) => !CONTRACT_ENV.has(e.name));
   const priorityClassName = ctx.priorityClassName ?? JOB_DEFAULTS.priorityClassName;
@@ -171,30 +139,7 @@ function podSpec(action: CreateJobAction, ctx: JobContext): V1PodSpec {
   return spec;
 }
 
-/** Labels of an installer Job and of its Pods. */
-export function installerJobLabels(action: Pick<CreateJobAction, 'shim' | 'node' | 'action' | 'revision'>): Record<string, string> {
-  return {
-    [JOB_KEYS.appName]: INSTALLER_APP_NAME,
-    [JOB_KEYS.managedBy]: MANAGED_BY,
-    [JOB_KEYS.shim]: labelValueFor(action.shim),
-    [JOB_KEYS.node]: labelValueFor(action.node),
-    [JOB_KEYS.action]: action.action,
-    [JOB_KEYS.revision]: labelValueFor(action.revision),
-  };
-}
-
-/** The full (never truncated) shim, node and revision, under the same keys as the labels. */
-function installerJobAnnotations(action: CreateJobAction): Record<string, string> {
-  const annotations: Record<string, string> = {
-    [JOB_KEYS.shim]: action.shim,
-    [JOB_KEYS.node]: action.node,
-    [JOB_KEYS.revision]: action.revision,
-  };
-  if (action.version) annotations[`${API_GROUP}/version`] = action.version;
-  return annotations;
-}
-
-export function installerJob(action: CreateJobAction, ctx: JobContext): V1Job {
+export function installerJob(action: CreateJobAction, ctx: InstallerJobContext): V1Job {
   const labels = installerJobLabels(action);
   const annotations = installerJobAnnotations(action);
   return {
@@ -205,20 +150,7 @@ export function installerJob(action: CreateJobAction, ctx: JobContext): V1Job {
       namespace: ctx.namespace,
       labels,
       annotations,
-      ownerReferences: [
-        {
-          apiVersion: SHIM_API_VERSION,
-          kind: SHIM_KIND,
-          name: action.shim,
-          uid: ctx.shimUid,
-          // Lets the garbage collector remove leftover Jobs if the Shim is ever removed without
-          // the controller (finalizer stripped by hand). Deletion order is the finalizer's job: the
-          // Shim stays until every uninstall Job has run and been consumed, so blocking the owner on
-          // its Jobs would add nothing but the need for update on shims/finalizers at Job creation.
-          controller: true,
-          blockOwnerDeletion: false,
-        },
-      ],
+      ownerReferences: [ctx.owner],
     },
     spec: {
       completions: 1,
@@ -244,25 +176,3 @@ export function installerJob(action: CreateJobAction, ctx: JobContext): V1Job {
   };
 }
 
-export interface InstallerJobIdentity {
-  shim: string;
-  node: string;
-  action: JobAction;
-  revision: string;
-}
-
-/**
- * What an installer Job is for, read back from a Job (or one of its Pods): the annotations carry
- * the full values, the labels only possibly hashed ones. `null` for objects that are not installer
- * Jobs of this format.
- */
-export function installerJobIdentity(object: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } }): InstallerJobIdentity | null {
-  const labels = object.metadata?.labels ?? {};
-  const annotations = object.metadata?.annotations ?? {};
-  const action = labels[JOB_KEYS.action];
-  const shim = annotations[JOB_KEYS.shim];
-  const node = annotations[JOB_KEYS.node];
-  const revision = annotations[JOB_KEYS.revision];
-  if ((action !== 'install' && action !== 'uninstall') || !shim || !node || revision === undefined) return null;
-  return { shim, node, action, revision };
-}

@@ -1,7 +1,7 @@
 // Which nodes a Shim targets.
 
-import { OPT_IN_ANNOTATION } from '../api/names.ts';
-import type { Shim } from '../api/shim.ts';
+import { OPT_IN_ANNOTATION } from '../../api/names.ts';
+import type { Shim } from '../../api/shim.ts';
 
 export interface TargetableNode {
   labels?: Record<string, string>;

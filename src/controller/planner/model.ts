@@ -1,0 +1,167 @@
+// The planner's vocabulary: what it observes, the actions it plans, and the shape of a plan. Every
+// other planner file and the shell take their types from here; it holds no logic.
+
+import type { ResolvedArtifact } from '../../api/artifact.ts';
+import { API_GROUP } from '../../api/names.ts';
+import type { Shim, ShimStatus } from '../../api/shim.ts';
+import type { JobAction, JobResult } from '../../api/installer-contract.ts';
+import type { NodeShimRecord } from './node-status.ts';
+
+export const FINALIZER = `${API_GROUP}/finalizer`;
+
+// ---- Observed state ----
+
+export interface ObservedNode {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Overrides the `kubernetes.io/os` label (e.g. from status.nodeInfo.operatingSystem). */
+  os?: string;
+  /** Overrides the `kubernetes.io/arch` label (e.g. from status.nodeInfo.architecture). */
+  arch?: string;
+  /** status.nodeInfo.containerRuntimeVersion, e.g. `containerd://1.7.24`. */
+  containerRuntimeVersion?: string;
+  /** `false` for a node known to be deleted. Nodes missing from the input are gone as well. */
+  exists?: boolean;
+}
+
+export interface ObservedJob {
+  name: string;
+  node: string;
+  action: JobAction;
+  /** The revision the Job installs, or for an uninstall the one it removes. */
+  revision: string;
+  phase: 'running' | 'succeeded' | 'failed';
+  /** Parsed termination message of a finished Job (see parseInstallerResult). */
+  result?: JobResult | null;
+  /** Why a finished Job failed when it left no result (e.g. `DeadlineExceeded: ...`). */
+  error?: string;
+  /** RFC 3339 completion time of a finished Job. */
+  finishedAt?: string;
+  /** metadata.deletionTimestamp is set: the Job is going away and is ignored, but its name is taken. */
+  deleting?: boolean;
+  /** Finished, but its Pod's result has not reached the cache yet: treated as running meanwhile. */
+  awaitingResult?: boolean;
+}
+
+export interface ObservedRuntimeClass {
+  name: string;
+  handler: string;
+  nodeSelector?: Record<string, string>;
+  labels?: Record<string, string>;
+}
+
+export interface PlannerInput {
+  shim: Shim;
+  nodes: ObservedNode[];
+  /** This Shim's installer Jobs. */
+  jobs: ObservedJob[];
+  /** RuntimeClasses labelled as this Shim's, plus the one named spec.runtimeClass.name if it exists. */
+  runtimeClasses: ObservedRuntimeClass[];
+  now: Date;
+}
+
+// ---- Actions ----
+
+export interface DesiredRuntimeClass {
+  name: string;
+  handler: string;
+  /** scheduling.nodeSelector: pods using the class land only where the shim works. */
+  nodeSelector: Record<string, string>;
+  labels: Record<string, string>;
+}
+
+export type RuntimeClassAction =
+  | { type: 'applyRuntimeClass'; runtimeClass: DesiredRuntimeClass }
+  | { type: 'deleteRuntimeClass'; name: string };
+
+export interface CreateJobAction {
+  type: 'createJob';
+  jobName: string;
+  node: string;
+  action: JobAction;
+  revision: string;
+  shim: string;
+  handler: string;
+  /** For installs: what to fetch and verify. */
+  artifact?: ResolvedArtifact;
+  version?: string;
+  runtimeOptions: Record<string, string>;
+  shimBinary?: string;
+}
+
+export interface DeleteJobAction {
+  type: 'deleteJob';
+  name: string;
+  node: string;
+}
+
+export interface PatchNodeAction {
+  type: 'patchNode';
+  node: string;
+  readyLabelKey: string;
+  /** `true` → label value "true"; `null` → remove the label. */
+  readyLabel: true | null;
+  statusAnnotationKey: string;
+  /** Annotation value serializeNodeShimStatus(record); `null` → remove the annotation. */
+  statusAnnotation: NodeShimRecord | null;
+}
+
+export interface EmitEventAction {
+  type: 'emitEvent';
+  eventType: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  /** The Node the event is about; absent for events about the Shim. */
+  node?: string;
+}
+
+/** Work on the Shim and its RuntimeClass: before or after the nodes'. */
+export type ShimAction =
+  | { type: 'addFinalizer'; finalizer: string }
+  | { type: 'removeFinalizer'; finalizer: string }
+  | RuntimeClassAction
+  | EmitEventAction
+  /** Replace the whole status (PUT /status), so that fields which disappear do disappear. */
+  | { type: 'updateStatus'; status: ShimStatus };
+
+/** Work on one node: its installer Jobs, its label and annotation, events about it. */
+export type NodeAction = CreateJobAction | DeleteJobAction | PatchNodeAction | EmitEventAction;
+
+export type PlannedAction = ShimAction | NodeAction;
+
+// ---- The plan ----
+
+/** One node's actions, to be applied in this order. */
+export interface NodeWork {
+  node: string;
+  actions: NodeAction[];
+}
+
+/** A finished installer Job whose result the plan records (what shimkeeper_jobs_total counts). */
+export interface JobOutcomeCount {
+  /** The Job, deleted by this plan once its result is on the node. */
+  job: string;
+  node: string;
+  action: JobAction;
+  outcome: 'succeeded' | 'failed';
+}
+
+/**
+ * What one reconcile does. `before` is applied in order first (the finalizer, the RuntimeClass);
+ * then every node's work, nodes independently of each other (in parallel), each node's actions in
+ * order; then `after` in order (events about the Shim, then the status or the finalizer's removal).
+ * Within a node the order makes a crash between any two actions safe to replan from: a finished
+ * Job's result is on the node before the Job is deleted, and a Job exists before its node is marked
+ * as installing.
+ */
+export interface Plan {
+  before: ShimAction[];
+  nodes: NodeWork[];
+  after: ShimAction[];
+  /** The status the Shim should have; `updateStatus` is in `after` only when it differs. */
+  status: ShimStatus;
+  /** Plan again after this long even if nothing changes (a retry backoff or a name conflict ends). */
+  requeueAfterMs?: number;
+  outcomes: JobOutcomeCount[];
+}

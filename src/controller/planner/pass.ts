@@ -1,0 +1,114 @@
+// What one planning pass hands from phase to phase (plan.ts runs the phases): the facts about the
+// Shim fixed for the pass, each node's state as the phases move it, the per-node actions collected
+// so far, and the earliest time worth planning again.
+
+import type { ResolvedArtifact } from '../../api/artifact.ts';
+import { readyLabelKey, statusAnnotationKey } from '../../api/names.ts';
+import type { Shim } from '../../api/shim.ts';
+import { validateShim } from '../../api/validate.ts';
+import { FINALIZER, type EmitEventAction, type NodeAction, type NodeWork, type ObservedNode, type PatchNodeAction } from './model.ts';
+import { sameNodeShimStatus, type NodeShimRecord } from './node-status.ts';
+import { toKubeTime } from './status.ts';
+
+export interface PassContext {
+  shim: Shim;
+  shimName: string;
+  nowIso: string;
+  nowMs: number;
+  deleting: boolean;
+  hasFinalizer: boolean;
+  specErrors: string[];
+  valid: boolean;
+  /** An invalid live spec starts nothing; deletion proceeds whatever the spec says. */
+  actionable: boolean;
+}
+
+export function passContext(shim: Shim, now: Date): PassContext {
+  const deleting = Boolean(shim.metadata.deletionTimestamp);
+  const specErrors = validateShim(shim);
+  const valid = specErrors.length === 0;
+  return {
+    shim,
+    shimName: shim.metadata.name,
+    nowIso: toKubeTime(now),
+    nowMs: now.getTime(),
+    deleting,
+    hasFinalizer: shim.metadata.finalizers?.includes(FINALIZER) ?? false,
+    specErrors,
+    valid,
+    actionable: valid || deleting,
+  };
+}
+
+/** One existing node while planning: what it is, and its record and ready label as planned so far. */
+export interface NodeState {
+  node: ObservedNode;
+  target: boolean;
+  platform: string;
+  artifact?: ResolvedArtifact;
+  unsupported?: string;
+  current: NodeShimRecord | null;
+  ready: boolean;
+  /** An installer Job runs, or is created by this plan, for the node. */
+  busy: boolean;
+}
+
+/** A node's record and ready label, before or after a step. */
+export interface NodeMarks {
+  record: NodeShimRecord | null;
+  ready: boolean;
+}
+
+/** The node write that takes the node's label and annotation from `before` to `after`, if any is needed. */
+export function patchIfChanged(shimName: string, node: string, before: NodeMarks, after: NodeMarks): PatchNodeAction | null {
+  if (sameNodeShimStatus(before.record, after.record) && before.ready === after.ready) return null;
+  return {
+    type: 'patchNode',
+    node,
+    readyLabelKey: readyLabelKey(shimName),
+    readyLabel: after.ready ? true : null,
+    statusAnnotationKey: statusAnnotationKey(shimName),
+    statusAnnotation: after.record,
+  };
+}
+
+/**
+ * Each node's actions in the order they are planned, its events after all of its writes (as a
+ * Job's result is on the node before anything is said about it). Nodes come in the order they were
+ * first written to.
+ */
+export class NodeWorkBook {
+  private readonly byNode = new Map<string, { writes: NodeAction[]; events: EmitEventAction[] }>();
+
+  private entry(node: string): { writes: NodeAction[]; events: EmitEventAction[] } {
+    let entry = this.byNode.get(node);
+    if (!entry) this.byNode.set(node, (entry = { writes: [], events: [] }));
+    return entry;
+  }
+
+  write(node: string, action: NodeAction | null): void {
+    if (action) this.entry(node).writes.push(action);
+  }
+
+  event(node: string, event: Omit<EmitEventAction, 'type' | 'node'>): void {
+    this.entry(node).events.push({ type: 'emitEvent', ...event, node });
+  }
+
+  work(): NodeWork[] {
+    return [...this.byNode.entries()].map(([node, { writes, events }]) => ({ node, actions: [...writes, ...events] }));
+  }
+}
+
+/** The earliest moment (epoch ms) at which planning again would start something that waits now. */
+export class WakeUp {
+  private at = Number.POSITIVE_INFINITY;
+
+  noLaterThan(ms: number): void {
+    this.at = Math.min(this.at, ms);
+  }
+
+  /** The delay from `nowMs`, at least a second; undefined when nothing waits. */
+  delayFrom(nowMs: number): number | undefined {
+    return Number.isFinite(this.at) ? Math.max(1_000, Math.ceil(this.at - nowMs)) : undefined;
+  }
+}

@@ -1,0 +1,193 @@
+// The pure planner: one Shim's desired state + what was observed → the actions that move the
+// cluster one step closer, plus the Shim status. No I/O. Every action is emitted only when the
+// observed state differs from the desired one, so planning a settled world yields no action, and
+// replanning after the actions were applied yields none either (idempotence).
+//
+// plan() runs named phases over one pass (pass.ts): Shim setup (finalizer, RuntimeClass), Jobs of
+// gone nodes, recording finished Jobs on their nodes, the rollout budget, the candidates and their
+// admission (rollout.ts), the status (status.ts), and the events and final write about the Shim.
+// The result has a shape (model.ts: Plan): Shim work before the nodes, each node's work, Shim work
+// after; the shell applies it in that order and stops at the first failure, then requeues.
+//
+// Rollout rules, in short:
+// - one Job per node at a time; a running Job is never interrupted, its node waits for it;
+// - `rolling`: at most maxUpdate nodes in flight (running Jobs + nodes marked installing or
+//   uninstalling), first installs, upgrades and uninstalls alike, since each restarts containerd;
+//   a percentage is of the nodes the Shim manages (targets + nodes still holding the shim);
+//   `recreate`: no limit;
+// - failure budget: once maxFailedNodes target nodes failed the desired revision, no new install
+//   starts (uninstalls go on). This is derived from the nodes' annotations, not stored: a new
+//   revision, a larger budget, or removing a failed node's annotation resumes;
+// - a failed node is retried after 10 s · 2^(failures-1), at most 5 min, unless paused;
+// - unsupported nodes (Windows, not containerd, no artifact for the platform) are never attempted;
+// - an invalid spec starts nothing (finished Jobs are still recorded);
+// - deletion: the first pass deletes the RuntimeClass (before any node's work) and takes the ready
+//   labels off, so no new pod can pick the handler; the shim is then uninstalled everywhere it is,
+//   and the finalizer is dropped once no node holds it.
+
+import { platformKey, resolveArtifact } from '../../api/artifact.ts';
+import { readyLabelKey, statusAnnotationKey } from '../../api/names.ts';
+import type { ShimStatus } from '../../api/shim.ts';
+import {
+  FINALIZER,
+  type EmitEventAction,
+  type JobOutcomeCount,
+  type ObservedJob,
+  type ObservedNode,
+  type ObservedRuntimeClass,
+  type Plan,
+  type PlannerInput,
+  type ShimAction,
+} from './model.ts';
+import { desiredReady, finishedJobOutcome, inProgressRecord, nodeUnsupported, runningJobDetails } from './node-plan.ts';
+import { parseNodeShimStatus } from './node-status.ts';
+import { NodeWorkBook, WakeUp, passContext, patchIfChanged, type NodeState, type PassContext } from './pass.ts';
+import { admit, pickCandidates, rolloutBudget, type RolloutBudget } from './rollout.ts';
+import { planRuntimeClasses } from './runtime-class.ts';
+import { computeStatus, statusDiffers, type NodeOutcome } from './status.ts';
+import { isTarget } from './targeting.ts';
+
+export function plan(input: PlannerInput): Plan {
+  const ctx = passContext(input.shim, input.now);
+  // Without our finalizer a deleted Shim is gone for us: nothing left to do or to report.
+  if (ctx.deleting && !ctx.hasFinalizer) return { before: [], nodes: [], after: [], status: input.shim.status ?? {}, outcomes: [] };
+
+  const book = new NodeWorkBook();
+  const wake = new WakeUp();
+  const setup = shimSetup(ctx, input.runtimeClasses);
+  const liveNodes = input.nodes.filter((n) => n.exists !== false).sort((a, b) => a.name.localeCompare(b.name));
+  const jobsByNode = deleteJobsOfGoneNodes(input.jobs, liveNodes, book);
+  const outcomes: JobOutcomeCount[] = [];
+  const nodes = liveNodes.map((node) => recordFinishedJobs(ctx, node, jobsByNode.get(node.name) ?? [], book, outcomes));
+  const budget = rolloutBudget(ctx, nodes);
+  admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book);
+  const status = shimStatus(ctx, nodes, budget, setup.runtimeClassConflict);
+
+  const result: Plan = {
+    before: setup.actions,
+    nodes: book.work(),
+    after: [...shimEvents(ctx, budget, status), ...finalWrite(ctx, nodes, status)],
+    status,
+    outcomes,
+  };
+  const requeueAfterMs = wake.delayFrom(ctx.nowMs);
+  if (requeueAfterMs !== undefined) result.requeueAfterMs = requeueAfterMs;
+  return result;
+}
+
+/** The finalizer, and the RuntimeClass in the shape the Shim wants (unless the spec is invalid). */
+function shimSetup(ctx: PassContext, runtimeClasses: ObservedRuntimeClass[]): { actions: ShimAction[]; runtimeClassConflict?: string } {
+  const actions: ShimAction[] = [];
+  if (!ctx.deleting && !ctx.hasFinalizer) actions.push({ type: 'addFinalizer', finalizer: FINALIZER });
+  if (!ctx.actionable) return { actions };
+  const planned = planRuntimeClasses(ctx.shim, runtimeClasses, ctx.deleting);
+  return { actions: [...actions, ...planned.actions], ...(planned.conflict ? { runtimeClassConflict: planned.conflict } : {}) };
+}
+
+/** Deletes the Jobs of nodes that are gone; groups the rest by node (Jobs being deleted are ignored). */
+function deleteJobsOfGoneNodes(jobs: readonly ObservedJob[], liveNodes: readonly ObservedNode[], book: NodeWorkBook): Map<string, ObservedJob[]> {
+  const liveNames = new Set(liveNodes.map((n) => n.name));
+  const jobsByNode = new Map<string, ObservedJob[]>();
+  for (const job of [...jobs].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (job.deleting) continue;
+    if (!liveNames.has(job.node)) book.write(job.node, { type: 'deleteJob', name: job.name, node: job.node });
+    else jobsByNode.set(job.node, [...(jobsByNode.get(job.node) ?? []), job]);
+  }
+  return jobsByNode;
+}
+
+/** A node as observed: whether the Shim targets it, what it would get, its record and ready label. */
+function observedState(ctx: PassContext, node: ObservedNode): NodeState {
+  const labels = node.labels ?? {};
+  const target = !ctx.deleting && isTarget(ctx.shim, node);
+  const platform = { os: node.os ?? labels['kubernetes.io/os'], arch: node.arch ?? labels['kubernetes.io/arch'] };
+  const state: NodeState = {
+    node,
+    target,
+    platform: platformKey(platform),
+    current: parseNodeShimStatus(node.annotations?.[statusAnnotationKey(ctx.shimName)]),
+    ready: labels[readyLabelKey(ctx.shimName)] === 'true',
+    busy: false,
+  };
+  if (target && ctx.valid) {
+    const resolution = resolveArtifact(ctx.shim, platform);
+    state.unsupported = resolution.supported ? nodeUnsupported(node) : resolution.reason;
+    if (resolution.supported && state.unsupported === undefined) state.artifact = resolution.artifact;
+  }
+  return state;
+}
+
+function byFinishTime(a: ObservedJob, b: ObservedJob): number {
+  return (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.name.localeCompare(b.name);
+}
+
+/**
+ * Per node: folds finished Jobs into the node's record (then deletes them), reflects a running Job,
+ * settles the ready label, and writes the node when any of that changed. The write comes before the
+ * Job deletions, so a crash in between replays the Job onto the same record.
+ */
+function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, outcomes: JobOutcomeCount[]): NodeState {
+  const state = observedState(ctx, node);
+  const observed = { record: state.current, ready: state.ready };
+  const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
+  for (const job of finished) {
+    const outcome = finishedJobOutcome(job, state.current, ctx.nowIso);
+    state.current = outcome.record;
+    // A failed install that left the previous version working keeps the label as it was.
+    const stillWorking = outcome.record?.state === 'failed' && Boolean(outcome.record.workingRevision);
+    state.ready = outcome.record?.state === 'installed' || (stillWorking && state.ready);
+    book.event(node.name, outcome.event);
+    outcomes.push({ job: job.name, node: node.name, action: job.action, outcome: outcome.outcome });
+  }
+  const running = jobs.filter((j) => j.phase === 'running');
+  if (running.length > 0) {
+    state.busy = true;
+    state.current = inProgressRecord(state.current, runningJobDetails(running[running.length - 1]!, state.current), ctx.nowIso);
+  }
+  if (ctx.actionable) state.ready = desiredReady(state.target, state.current, state.ready);
+  book.write(node.name, patchIfChanged(ctx.shimName, node.name, observed, { record: state.current, ready: state.ready }));
+  for (const job of finished) book.write(node.name, { type: 'deleteJob', name: job.name, node: node.name });
+  return state;
+}
+
+function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: RolloutBudget, runtimeClassConflict: string | undefined): ShimStatus {
+  const outcomes: NodeOutcome[] = nodes.map((n) => {
+    const outcome: NodeOutcome = { name: n.node.name, target: n.target, platform: n.platform, record: n.current, ready: n.ready, busy: n.busy };
+    if (n.artifact) outcome.desiredRevision = n.artifact.revision;
+    if (n.unsupported !== undefined) outcome.unsupported = n.unsupported;
+    return outcome;
+  });
+  return computeStatus({
+    generation: ctx.shim.metadata.generation ?? 0,
+    observed: ctx.shim.status,
+    nodes: outcomes,
+    deleting: ctx.deleting,
+    specErrors: ctx.specErrors,
+    paused: budget.paused,
+    failedAtDesired: budget.failedAtDesired,
+    failureBudget: budget.failureBudget,
+    ...(runtimeClassConflict ? { runtimeClassConflict } : {}),
+    now: ctx.nowIso,
+  });
+}
+
+/** Events about the Shim itself: the rollout pausing, or resuming. */
+function shimEvents(ctx: PassContext, budget: RolloutBudget, status: ShimStatus): EmitEventAction[] {
+  const observedProgressing = ctx.shim.status?.conditions?.find((c) => c.type === 'Progressing');
+  if (budget.paused && observedProgressing?.reason !== 'RolloutPaused') {
+    const message = status.conditions?.find((c) => c.type === 'Progressing')?.message ?? 'rollout paused';
+    return [{ type: 'emitEvent', eventType: 'Warning', reason: 'RolloutPaused', message }];
+  }
+  if (!budget.paused && !ctx.deleting && observedProgressing?.reason === 'RolloutPaused') {
+    return [{ type: 'emitEvent', eventType: 'Normal', reason: 'RolloutResumed', message: 'rollout resumed' }];
+  }
+  return [];
+}
+
+/** The finalizer's removal once deletion is done, else the status when it differs. */
+function finalWrite(ctx: PassContext, nodes: readonly NodeState[], status: ShimStatus): ShimAction[] {
+  const finished = ctx.deleting && nodes.every((n) => n.current === null && !n.ready && !n.busy);
+  // The object goes away once the finalizer is removed: a status write would only race with that.
+  if (finished) return [{ type: 'removeFinalizer', finalizer: FINALIZER }];
+  return statusDiffers(ctx.shim.status, status) ? [{ type: 'updateStatus', status }] : [];
+}

@@ -1,0 +1,173 @@
+// The rollout phases of a planning pass: the budget (how many nodes may be in flight, whether
+// failures pause the rollout), the candidates (nodes that want a Job now, best first), and
+// admission (which of them get their Job within the budget).
+
+import type { JobAction } from '../../api/installer-contract.ts';
+import { effectiveRolloutStrategy, type IntOrPercent } from '../../api/shim.ts';
+import { installerJobName } from '../installer-job/identity.ts';
+import type { CreateJobAction, ObservedJob } from './model.ts';
+import { containerdVersion, desiredReady, inProgressRecord, retryDueAt } from './node-plan.ts';
+import type { NodeShimRecord } from './node-status.ts';
+import { patchIfChanged, type NodeState, type NodeWorkBook, type PassContext, type WakeUp } from './pass.ts';
+
+/** How soon to look again when a Job of the wanted name still exists (being deleted). */
+export const NAME_CONFLICT_RETRY_MS = 2_000;
+
+/** An integer, or `N%` of `total` rounded down; at least 1 either way. */
+export function resolveIntOrPercent(value: IntOrPercent, total: number): number {
+  if (typeof value === 'number') return Math.max(1, Math.floor(value));
+  const percent = Number.parseInt(value, 10);
+  if (!Number.isFinite(percent)) return 1;
+  return Math.max(1, Math.floor((percent * total) / 100));
+}
+
+export interface RolloutBudget {
+  /** Nodes that may be in flight at once (running Jobs + nodes marked installing/uninstalling). */
+  maxInFlight: number;
+  /** maxFailedNodes resolved against the target count. */
+  failureBudget: number;
+  /** Target nodes that failed the desired revision. */
+  failedAtDesired: number;
+  /** The failure budget is spent: no new install starts (uninstalls go on). */
+  paused: boolean;
+}
+
+/**
+ * `rolling` allows maxUpdate nodes in flight, a percentage being of the nodes the Shim manages
+ * (targets + nodes still holding the shim); `recreate` has no limit. The failure budget is derived
+ * from the nodes' annotations, not stored: a new revision, a larger budget, or removing a failed
+ * node's annotation resumes.
+ */
+export function rolloutBudget(ctx: PassContext, nodes: readonly NodeState[]): RolloutBudget {
+  const strategy = effectiveRolloutStrategy(ctx.valid ? ctx.shim.spec : { ...ctx.shim.spec, rolloutStrategy: undefined });
+  const targets = nodes.filter((n) => n.target);
+  const managedCount = nodes.filter((n) => n.target || n.current !== null).length;
+  const failureBudget = resolveIntOrPercent(strategy.maxFailedNodes, targets.length);
+  const failedAtDesired = targets.filter(
+    (n) => n.artifact && n.current?.state === 'failed' && n.current.revision === n.artifact.revision,
+  ).length;
+  return {
+    maxInFlight: strategy.type === 'recreate' ? Number.POSITIVE_INFINITY : resolveIntOrPercent(strategy.maxUpdate, managedCount),
+    failureBudget,
+    failedAtDesired,
+    paused: !ctx.deleting && ctx.valid && failedAtDesired >= failureBudget,
+  };
+}
+
+export interface Candidate {
+  state: NodeState;
+  action: JobAction;
+  revision: string;
+  /** Already counted in flight (marked installing/uninstalling, its Job lost): needs no new slot. */
+  holdsSlot: boolean;
+  /** Lower goes first: resumed work, then uninstalls, then first installs and upgrades, then retries. */
+  rank: number;
+}
+
+function inMotion(record: NodeShimRecord | null): boolean {
+  return record?.state === 'installing' || record?.state === 'uninstalling';
+}
+
+/** Whether a failed node's retry backoff still runs; if so, `wake` learns when it ends. */
+function backingOff(record: NodeShimRecord, ctx: PassContext, wake: WakeUp): boolean {
+  const due = retryDueAt(record);
+  if (due <= ctx.nowMs) return false;
+  wake.noLaterThan(due);
+  return true;
+}
+
+/** The nodes that want a Job now, best first. A running Job is never interrupted: its node waits. */
+export function pickCandidates(ctx: PassContext, nodes: readonly NodeState[], budget: RolloutBudget, wake: WakeUp): Candidate[] {
+  const candidates: Candidate[] = [];
+  if (!ctx.actionable) return candidates;
+  for (const state of nodes) {
+    if (state.busy) continue;
+    const current = state.current;
+    const holdsSlot = inMotion(current);
+    if (state.target) {
+      if (!state.artifact) continue;
+      const revision = state.artifact.revision;
+      if (current?.state === 'installed' && current.revision === revision) continue;
+      if (budget.paused) continue;
+      const retry = current?.state === 'failed' && current.revision === revision;
+      if (retry && backingOff(current, ctx, wake)) continue;
+      candidates.push({ state, action: 'install', revision, holdsSlot, rank: holdsSlot ? 0 : retry ? 3 : 2 });
+    } else if (current !== null) {
+      if (current.state === 'failed' && backingOff(current, ctx, wake)) continue;
+      candidates.push({ state, action: 'uninstall', revision: current.revision ?? 'unknown', holdsSlot, rank: holdsSlot ? 0 : 1 });
+    }
+  }
+  return candidates.sort((a, b) => a.rank - b.rank || a.state.node.name.localeCompare(b.state.node.name));
+}
+
+function createJobAction(ctx: PassContext, candidate: Candidate, jobName: string): CreateJobAction {
+  const { state, action, revision } = candidate;
+  const spec = ctx.shim.spec;
+  const job: CreateJobAction = {
+    type: 'createJob',
+    jobName,
+    node: state.node.name,
+    action,
+    revision,
+    shim: ctx.shimName,
+    handler: spec.runtimeClass?.handler ?? '',
+    runtimeOptions: spec.containerdRuntimeOptions ?? {},
+  };
+  if (action === 'install') job.artifact = state.artifact;
+  if (spec.version !== undefined) job.version = spec.version;
+  if (spec.shimBinary !== undefined) job.shimBinary = spec.shimBinary;
+  return job;
+}
+
+/** Marks the node as worked on by the new Job, and writes that to the node if it changes anything. */
+function markStarted(ctx: PassContext, candidate: Candidate, book: NodeWorkBook): void {
+  const { state, action, revision } = candidate;
+  const before = { record: state.current, ready: state.ready };
+  state.current = inProgressRecord(
+    before.record,
+    action === 'install'
+      ? { action, revision, version: ctx.shim.spec.version, sha256: state.artifact?.sha256, containerd: containerdVersion(state.node.containerRuntimeVersion) }
+      : { action, revision, version: before.record?.version, sha256: before.record?.sha256 },
+    ctx.nowIso,
+  );
+  state.ready = desiredReady(state.target, state.current, before.ready);
+  state.busy = true;
+  book.write(state.node.name, patchIfChanged(ctx.shimName, state.node.name, before, { record: state.current, ready: state.ready }));
+}
+
+/**
+ * Gives candidates their Job in order while the budget has room. In flight: running Jobs, plus
+ * nodes marked installing/uninstalling whose Job is recreated now; a node stuck in such a state
+ * that nothing will act on (unsupported now) does not hold a slot. The Job is written before its
+ * node is marked, so a crash in between leaves a Job, never a marked node without one.
+ */
+export function admit(
+  ctx: PassContext,
+  candidates: readonly Candidate[],
+  nodes: readonly NodeState[],
+  jobs: readonly ObservedJob[],
+  budget: RolloutBudget,
+  wake: WakeUp,
+  book: NodeWorkBook,
+): void {
+  const takenJobNames = new Set(jobs.map((j) => j.name));
+  let inFlight = nodes.filter((n) => n.busy).length + candidates.filter((c) => c.holdsSlot).length;
+  for (const candidate of candidates) {
+    if (!candidate.holdsSlot) {
+      if (inFlight >= budget.maxInFlight) continue;
+      inFlight++;
+    }
+    const { state, action, revision } = candidate;
+    const node = state.node.name;
+    const jobName = installerJobName(ctx.shimName, node, action, revision);
+    if (takenJobNames.has(jobName)) {
+      // The previous Job of that name is still being deleted; its slot stays reserved meanwhile.
+      wake.noLaterThan(ctx.nowMs + NAME_CONFLICT_RETRY_MS);
+      continue;
+    }
+    book.write(node, createJobAction(ctx, candidate, jobName));
+    markStarted(ctx, candidate, book);
+    const verb = action === 'install' ? 'installing' : 'uninstalling';
+    book.event(node, { eventType: 'Normal', reason: action === 'install' ? 'Installing' : 'Uninstalling', message: `${verb} revision ${revision} on node ${node}` });
+  }
+}

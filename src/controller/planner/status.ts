@@ -1,0 +1,243 @@
+// The Shim status the planner derives from per-node outcomes: the node counts (countNodes), then one
+// function per condition (Ready, Progressing, Degraded) over them, and the revisions per platform.
+// Pure; conditions keep lastTransitionTime while their status stays the same, so re-planning an
+// unchanged world yields an identical status.
+
+import type { Condition, FailingNode, PlatformRevision, ShimStatus } from '../../api/shim.ts';
+import { MAX_FAILING_NODES } from '../../api/shim.ts';
+import type { NodeShimRecord } from './node-status.ts';
+
+/** One existing node as the plan leaves it. */
+export interface NodeOutcome {
+  name: string;
+  /** Targeted by the Shim (always false while the Shim is being deleted). */
+  target: boolean;
+  /** `os/arch`, for status.revisions. */
+  platform: string;
+  /** The revision this node should run (targets with a supported platform and a valid spec only). */
+  desiredRevision?: string;
+  /** Why a target node can never get the shim. */
+  unsupported?: string;
+  record: NodeShimRecord | null;
+  ready: boolean;
+  /** An installer Job runs (or was just created) for the node. */
+  busy: boolean;
+}
+
+export interface StatusInput {
+  generation: number;
+  observed: ShimStatus | undefined;
+  nodes: NodeOutcome[];
+  deleting: boolean;
+  specErrors: string[];
+  paused: boolean;
+  /** Target nodes that failed the desired revision (what the failure budget counts). */
+  failedAtDesired: number;
+  failureBudget: number;
+  runtimeClassConflict?: string;
+  now: string;
+}
+
+/** RFC 3339 with second precision: the API server stores metav1.Time that way, so compare in it too. */
+export function toKubeTime(date: Date): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+function failing(node: NodeOutcome): boolean {
+  if (node.record?.state !== 'failed') return false;
+  // A failure at an older revision is superseded: the node is simply due for the new one.
+  return !(node.target && node.desiredRevision !== undefined && node.record.revision !== node.desiredRevision);
+}
+
+function updated(node: NodeOutcome): boolean {
+  return (
+    node.target &&
+    node.desiredRevision !== undefined &&
+    node.record?.state === 'installed' &&
+    node.record.revision === node.desiredRevision
+  );
+}
+
+function describeNodes(entries: FailingNode[], total: number): string {
+  const listed = entries.map((entry) => `${entry.node}: ${entry.message}`).join('; ');
+  return total > entries.length ? `${listed}; and ${total - entries.length} more` : listed;
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * Sets the condition's lastTransitionTime from the observed one when the status did not change
+ * (as metav1 SetStatusCondition does), otherwise to now.
+ */
+function withTransitionTime(
+  condition: Omit<Condition, 'lastTransitionTime'>,
+  observed: Condition[] | undefined,
+  now: string,
+): Condition {
+  const previous = observed?.find((c) => c.type === condition.type);
+  const lastTransitionTime = previous && previous.status === condition.status ? previous.lastTransitionTime : now;
+  return { ...condition, lastTransitionTime };
+}
+
+type ConditionBody = Omit<Condition, 'lastTransitionTime'>;
+
+/** The node counts the status reports and the conditions are made of. */
+interface NodeCounts {
+  targets: NodeOutcome[];
+  unsupported: NodeOutcome[];
+  /** Targets with a supported platform (and a valid spec): those that get the desired revision. */
+  supported: NodeOutcome[];
+  updated: number;
+  /** Every failing node, sorted; `failingNodes` is its capped head. */
+  failingAll: FailingNode[];
+  failingNodes: FailingNode[];
+  busy: number;
+  leftToUninstall: number;
+  leftToUpdate: number;
+}
+
+function countNodes(nodes: NodeOutcome[]): NodeCounts {
+  const targets = nodes.filter((n) => n.target);
+  const supported = targets.filter((n) => n.desiredRevision !== undefined);
+  const updatedCount = supported.filter(updated).length;
+  const failingAll = nodes
+    .filter(failing)
+    .map((n) => ({ node: n.name, message: n.record?.message || 'failed' }))
+    .sort((a, b) => a.node.localeCompare(b.node));
+  return {
+    targets,
+    unsupported: targets.filter((n) => n.unsupported !== undefined),
+    supported,
+    updated: updatedCount,
+    failingAll,
+    failingNodes: failingAll.slice(0, MAX_FAILING_NODES),
+    busy: nodes.filter((n) => n.busy).length,
+    leftToUninstall: nodes.filter((n) => !n.target && (n.record !== null || n.ready)).length,
+    leftToUpdate: supported.length - updatedCount,
+  };
+}
+
+/** The desired revision of each platform among the supported targets, sorted by platform. */
+function revisionsOf(supported: NodeOutcome[]): PlatformRevision[] {
+  const revisionByPlatform = new Map<string, string>();
+  for (const node of supported) revisionByPlatform.set(node.platform, node.desiredRevision!);
+  return [...revisionByPlatform.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([platform, revision]) => ({ platform, revision }));
+}
+
+function invalidSpecMessage(input: StatusInput): string {
+  return `invalid spec: ${input.specErrors.join('; ')}`;
+}
+
+/** Ready: every supported target node runs the desired revision. */
+function readyCondition(input: StatusInput, counts: NodeCounts): ConditionBody {
+  const { supported, targets } = counts;
+  if (input.deleting) return { type: 'Ready', status: 'False', reason: 'Deleting', message: 'the Shim is being deleted' };
+  if (input.specErrors.length > 0) return { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: invalidSpecMessage(input) };
+  if (supported.length === 0) {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'NoTargetNodes',
+      message:
+        targets.length === 0
+          ? 'no node matches spec.nodeSelector or opts in with the runtime.shimkeeper.dev/shims annotation'
+          : `none of the ${plural(targets.length, 'target node')} can run the shim`,
+    };
+  }
+  if (counts.updated === supported.length) {
+    return { type: 'Ready', status: 'True', reason: 'AllNodesUpdated', message: `all ${plural(supported.length, 'target node')} run the desired revision` };
+  }
+  return { type: 'Ready', status: 'False', reason: 'NodesNotUpdated', message: `${counts.updated} of ${plural(supported.length, 'target node')} run the desired revision` };
+}
+
+/** Progressing: work is left to do (or deletion runs), unless the rollout is paused or the spec invalid. */
+function progressingCondition(input: StatusInput, counts: NodeCounts): ConditionBody {
+  const { busy, leftToUninstall } = counts;
+  if (input.deleting) {
+    return {
+      type: 'Progressing',
+      status: 'True',
+      reason: 'Deleting',
+      message: `uninstalling from ${plural(leftToUninstall, 'node')} before the Shim is removed`,
+    };
+  }
+  if (input.specErrors.length > 0) {
+    return { type: 'Progressing', status: 'False', reason: 'InvalidSpec', message: 'no change is rolled out until the spec is fixed' };
+  }
+  if (input.paused) {
+    return {
+      type: 'Progressing',
+      status: 'False',
+      reason: 'RolloutPaused',
+      message:
+        `rollout paused: ${plural(input.failedAtDesired, 'node')} failed the desired revision ` +
+        `(maxFailedNodes ${input.failureBudget}): ${describeNodes(counts.failingNodes, counts.failingAll.length)}. ` +
+        'Change the spec, raise maxFailedNodes, or remove a failed node\'s status annotation to retry',
+    };
+  }
+  if (counts.leftToUpdate > 0 || leftToUninstall > 0 || busy > 0) {
+    const parts = [`${counts.updated} of ${counts.supported.length} updated`];
+    if (busy > 0) parts.push(`${busy} in progress`);
+    if (leftToUninstall > 0) parts.push(`${leftToUninstall} to uninstall`);
+    return { type: 'Progressing', status: 'True', reason: 'RollingOut', message: parts.join(', ') };
+  }
+  return { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: 'nothing left to roll out' };
+}
+
+/** Degraded: an invalid spec, failed nodes, a RuntimeClass conflict, unsupported nodes; the first names the reason. */
+function degradedCondition(input: StatusInput, counts: NodeCounts): ConditionBody {
+  const problems: Array<[reason: string, message: string]> = [];
+  if (input.specErrors.length > 0) problems.push(['InvalidSpec', invalidSpecMessage(input)]);
+  if (counts.failingAll.length > 0) {
+    problems.push(['NodesFailed', `${plural(counts.failingAll.length, 'node')} failed: ${describeNodes(counts.failingNodes, counts.failingAll.length)}`]);
+  }
+  if (input.runtimeClassConflict) problems.push(['RuntimeClassConflict', input.runtimeClassConflict]);
+  if (counts.unsupported.length > 0) {
+    const entries = counts.unsupported
+      .map((n) => ({ node: n.name, message: n.unsupported! }))
+      .sort((a, b) => a.node.localeCompare(b.node));
+    problems.push([
+      'UnsupportedNodes',
+      `${plural(counts.unsupported.length, 'target node')} cannot run the shim: ${describeNodes(entries.slice(0, MAX_FAILING_NODES), entries.length)}`,
+    ]);
+  }
+  if (problems.length === 0) return { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no failed or unsupported nodes' };
+  return { type: 'Degraded', status: 'True', reason: problems[0]![0], message: problems.map(([, message]) => message).join('. ') };
+}
+
+export function computeStatus(input: StatusInput): ShimStatus {
+  const { generation } = input;
+  const counts = countNodes(input.nodes);
+  const conditions = [readyCondition, progressingCondition, degradedCondition].map((condition) =>
+    withTransitionTime({ ...condition(input, counts), observedGeneration: generation }, input.observed?.conditions, input.now),
+  );
+  return {
+    observedGeneration: generation,
+    conditions,
+    nodes: counts.targets.length,
+    nodesReady: counts.targets.filter((n) => n.ready).length,
+    nodesUpdated: counts.updated,
+    nodesFailed: counts.failingAll.length,
+    nodesUnsupported: counts.unsupported.length,
+    revisions: revisionsOf(counts.supported),
+    failingNodes: counts.failingNodes,
+  };
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)));
+    }
+    return v;
+  });
+}
+
+/** Whether writing `desired` would change the observed status (key order does not matter). */
+export function statusDiffers(observed: ShimStatus | undefined, desired: ShimStatus): boolean {
+  return canonical(observed ?? {}) !== canonical(desired);
+}

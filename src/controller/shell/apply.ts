@@ -1,0 +1,212 @@
+// Carries out a plan: one small function per action kind, one API call each, and the plan's order
+// (model.ts: Plan) around them. Every call is idempotent in effect (AlreadyExists and NotFound
+// where they mean "done" are success), and every write that returns an object reports its
+// resourceVersion so the controller can wait until its caches have seen it (kube/expectations.ts).
+
+import { PatchStrategy, setHeaderOptions, type V1OwnerReference, type V1RuntimeClass } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { API_GROUP, API_VERSION, SHIM_KIND, SHIM_PLURAL } from '../../api/names.ts';
+import { SHIM_API_VERSION, type Shim } from '../../api/shim.ts';
+import { apiStatus } from '../../kube/api-errors.ts';
+import type { ApiClients } from '../../kube/clients.ts';
+import type { Written } from '../../kube/expectations.ts';
+import { installerJob, type InstallerJobContext } from '../installer-job/spec.ts';
+import type { JobOutcomeCount, NodeWork, Plan, PlannedAction } from '../planner/model.ts';
+import { serializeNodeShimStatus } from '../planner/node-status.ts';
+
+export const FIELD_MANAGER = 'shimkeeper-controller';
+const EVENT_NAMESPACE = 'default';
+/** Nodes whose writes one reconcile sends at the same time. */
+export const NODE_WRITE_CONCURRENCY = 16;
+
+export type WrittenKind = 'shim' | 'node' | 'job' | 'runtimeclass';
+export type ControllerWrite = Written<WrittenKind>;
+
+/** One reconcile's view of its Shim, bound once. */
+export interface ApplyContext {
+  /** The Shim as this reconcile last wrote it: a write to it moves its resourceVersion on here. */
+  shim: Shim;
+  /** The Shim's owner reference, for the RuntimeClass (the installer Jobs carry it in `jobs`). */
+  owner: V1OwnerReference;
+  jobs: InstallerJobContext;
+  reportingInstance: string;
+  /** Counts API calls by verb and resource, for metrics. */
+  count: (verb: string, resource: string) => void;
+}
+
+type Handler<A> = (api: ApiClients, action: A, ctx: ApplyContext) => Promise<ControllerWrite | null>;
+type Handlers = { [T in PlannedAction['type']]: Handler<Extract<PlannedAction, { type: T }>> };
+
+/** Merge-patches the finalizers, compare-and-swap on resourceVersion (a concurrent change fails with Conflict). */
+async function writeFinalizers(api: ApiClients, ctx: ApplyContext, finalizers: string[], removesLast: boolean): Promise<ControllerWrite> {
+  const name = ctx.shim.metadata.name;
+  ctx.count('patch', 'shims');
+  const patched = (await api.custom.patchClusterCustomObject(
+    { group: API_GROUP, version: API_VERSION, plural: SHIM_PLURAL, name, body: { metadata: { finalizers, resourceVersion: ctx.shim.metadata.resourceVersion } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  )) as Shim;
+  // Removed only from a Shim being deleted, which then goes away: the cache is to show that.
+  if (removesLast) return { kind: 'shim', name, resourceVersion: null };
+  return shimWritten(ctx, patched);
+}
+
+/** Later writes to the Shim in this reconcile must carry its new resourceVersion. */
+function shimWritten(ctx: ApplyContext, written: Shim): ControllerWrite {
+  const resourceVersion = written.metadata.resourceVersion ?? null;
+  if (resourceVersion) ctx.shim = { ...ctx.shim, metadata: { ...ctx.shim.metadata, resourceVersion } };
+  return { kind: 'shim', name: ctx.shim.metadata.name, resourceVersion };
+}
+
+async function ignoreStatus<T>(status: number, call: () => Promise<T>): Promise<T | null> {
+  try {
+    return await call();
+  } catch (error) {
+    if (apiStatus(error) === status) return null;
+    throw error;
+  }
+}
+
+const HANDLERS: Handlers = {
+  addFinalizer: (api, action, ctx) => {
+    const current = ctx.shim.metadata.finalizers ?? [];
+    return writeFinalizers(api, ctx, [...current.filter((f) => f !== action.finalizer), action.finalizer], false);
+  },
+
+  removeFinalizer: (api, action, ctx) =>
+    writeFinalizers(api, ctx, (ctx.shim.metadata.finalizers ?? []).filter((f) => f !== action.finalizer), true),
+
+  // PUT /status: the whole status, so that fields which disappear do disappear.
+  updateStatus: async (api, action, ctx) => {
+    const name = ctx.shim.metadata.name;
+    ctx.count('update', 'shims/status');
+    const updated = (await api.custom.replaceClusterCustomObjectStatus({
+      group: API_GROUP,
+      version: API_VERSION,
+      plural: SHIM_PLURAL,
+      name,
+      body: { apiVersion: SHIM_API_VERSION, kind: SHIM_KIND, metadata: { name, resourceVersion: ctx.shim.metadata.resourceVersion }, status: action.status },
+    })) as Shim;
+    return shimWritten(ctx, updated);
+  },
+
+  // Server-side apply: the controller owns the fields it sets, and nothing else.
+  applyRuntimeClass: async (api, action, ctx) => {
+    const desired = action.runtimeClass;
+    const body: V1RuntimeClass = {
+      apiVersion: 'node.k8s.io/v1',
+      kind: 'RuntimeClass',
+      metadata: { name: desired.name, labels: desired.labels, ownerReferences: [ctx.owner] },
+      handler: desired.handler,
+      scheduling: { nodeSelector: desired.nodeSelector },
+    };
+    ctx.count('apply', 'runtimeclasses');
+    const applied = await api.node.patchRuntimeClass(
+      { name: desired.name, body, fieldManager: FIELD_MANAGER, force: true },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
+    return { kind: 'runtimeclass', name: desired.name, resourceVersion: applied.metadata?.resourceVersion ?? null };
+  },
+
+  deleteRuntimeClass: async (api, action, ctx) => {
+    ctx.count('delete', 'runtimeclasses');
+    await ignoreStatus(404, () => api.node.deleteRuntimeClass({ name: action.name }));
+    return { kind: 'runtimeclass', name: action.name, resourceVersion: null };
+  },
+
+  // Job names are deterministic: AlreadyExists means an earlier pass created it.
+  createJob: async (api, action, ctx) => {
+    ctx.count('create', 'jobs');
+    const namespace = ctx.jobs.namespace;
+    const created = await ignoreStatus(409, () => api.batch.createNamespacedJob({ namespace, body: installerJob(action, ctx.jobs) }));
+    return created ? { kind: 'job', name: action.jobName, namespace, resourceVersion: created.metadata?.resourceVersion ?? null } : null;
+  },
+
+  deleteJob: async (api, action, ctx) => {
+    ctx.count('delete', 'jobs');
+    const namespace = ctx.jobs.namespace;
+    await ignoreStatus(404, () => api.batch.deleteNamespacedJob({ name: action.name, namespace, propagationPolicy: 'Background' }));
+    return { kind: 'job', name: action.name, namespace, resourceVersion: null };
+  },
+
+  patchNode: async (api, action, ctx) => {
+    ctx.count('patch', 'nodes');
+    const body = {
+      metadata: {
+        labels: { [action.readyLabelKey]: action.readyLabel ? 'true' : null },
+        annotations: { [action.statusAnnotationKey]: action.statusAnnotation ? serializeNodeShimStatus(action.statusAnnotation) : null },
+      },
+    };
+    const patched = await api.core.patchNode({ name: action.node, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    return { kind: 'node', name: action.node, resourceVersion: patched.metadata?.resourceVersion ?? null };
+  },
+
+  emitEvent: async (api, action, ctx) => {
+    const shimName = ctx.shim.metadata.name;
+    ctx.count('create', 'events');
+    const regarding = action.node
+      ? { kind: 'Node', name: action.node, apiVersion: 'v1', uid: action.node }
+      : { kind: SHIM_KIND, name: shimName, apiVersion: SHIM_API_VERSION, uid: ctx.shim.metadata.uid };
+    const now = new Date();
+    await api.core.createNamespacedEvent({
+      namespace: EVENT_NAMESPACE,
+      body: {
+        metadata: { name: `${(action.node ?? shimName).slice(0, 200)}.${randomBytes(8).toString('hex')}`, namespace: EVENT_NAMESPACE },
+        involvedObject: regarding,
+        reason: action.reason,
+        message: action.node ? `${shimName}: ${action.message}` : action.message,
+        type: action.eventType,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+        source: { component: FIELD_MANAGER },
+        reportingComponent: `${API_GROUP}/controller`,
+        reportingInstance: ctx.reportingInstance,
+      },
+    });
+    return null;
+  },
+};
+
+/** Applies one action; returns what it wrote (for read-your-writes), or null. */
+export function applyAction(api: ApiClients, action: PlannedAction, ctx: ApplyContext): Promise<ControllerWrite | null> {
+  return (HANDLERS[action.type] as Handler<PlannedAction>)(api, action, ctx);
+}
+
+export interface PlanSteps {
+  apply: (action: PlannedAction) => Promise<void>;
+  /** A finished Job's result is recorded for good: its Job, deleted, cannot be counted again. */
+  recorded: (outcome: JobOutcomeCount) => void;
+}
+
+/**
+ * Applies `before` in order, then the nodes' work, NODE_WRITE_CONCURRENCY nodes at a time, each
+ * node's actions in order (nodes are independent: at thousands of nodes this is the difference
+ * between seconds and minutes per reconcile, bench/controller.bench.ts), then `after` in order. A
+ * failure stops its node's work and, once the other nodes are done, the reconcile.
+ */
+export async function applyPlan(plan: Plan, steps: PlanSteps): Promise<void> {
+  for (const action of plan.before) await steps.apply(action);
+  const outcomeOfJob = new Map(plan.outcomes.map((outcome) => [outcome.job, outcome]));
+  const failures: unknown[] = [];
+  await forEachLimited(plan.nodes, NODE_WRITE_CONCURRENCY, async (work: NodeWork) => {
+    try {
+      for (const action of work.actions) {
+        await steps.apply(action);
+        const outcome = action.type === 'deleteJob' ? outcomeOfJob.get(action.name) : undefined;
+        if (outcome) steps.recorded(outcome);
+      }
+    } catch (error) {
+      failures.push(error);
+    }
+  });
+  if (failures.length > 0) throw failures[0];
+  for (const action of plan.after) await steps.apply(action);
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

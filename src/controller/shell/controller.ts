@@ -1,0 +1,192 @@
+// The imperative shell around the planner, in the controller-runtime pattern: the watches
+// (watches.ts) keep caches of Shims, Nodes, installer Jobs and Pods and RuntimeClasses and wake the
+// Shims a change concerns; a worker takes a Shim from the queue, waits until the caches show its
+// own previous writes (Expectations), plans from the caches (never a LIST) and applies the plan
+// (apply.ts), retrying failures with per-Shim backoff.
+
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { Shim } from '../../api/shim.ts';
+import { apiStatus, describeApiError } from '../../kube/api-errors.ts';
+import { makeApiClients, type ApiClients } from '../../kube/clients.ts';
+import { Expectations } from '../../kube/expectations.ts';
+import type { CachedKind } from '../../kube/informer.ts';
+import { startWatch, type WatchHooks } from '../../kube/watch.ts';
+import { WorkQueue } from '../../kube/workqueue.ts';
+import type { Logger } from '../../log.ts';
+import type { InstallerJobSettings } from '../installer-job/spec.ts';
+import { shimOwnerReference } from '../owner-reference.ts';
+import type { PlannedAction } from '../planner/model.ts';
+import { plan } from '../planner/plan.ts';
+import { applyAction, applyPlan, type ApplyContext, type ControllerWrite, type WrittenKind } from './apply.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import { plannerInput } from './observe.ts';
+import { controllerWatches, type Caches } from './watches.ts';
+
+/** How long a reconcile waits for the caches to show this controller's own last writes. */
+const READ_YOUR_WRITES_TIMEOUT_MS = 5_000;
+/** How soon a Shim whose own writes are not in the caches yet is looked at again. */
+const CACHE_CATCH_UP_POLL_MS = 50;
+/** The Pod event normally wakes a Shim with a Job awaiting its result; this covers a Pod that never shows up. */
+const AWAITING_RESULT_POLL_MS = 2_000;
+
+export interface ControllerOptions {
+  kc: KubeConfig;
+  /** Namespace of the installer Jobs (the controller's own). */
+  namespace: string;
+  job: Omit<InstallerJobSettings, 'namespace'>;
+  identity: string;
+  log: Logger;
+  metrics: ControllerMetrics;
+  workers?: number;
+  now?: () => Date;
+}
+
+export class ShimController {
+  private readonly options: ControllerOptions;
+  private readonly api: ApiClients;
+  private readonly queue = new WorkQueue<string>();
+  private readonly expectations: Expectations<WrittenKind>;
+  private caches?: Caches;
+  private workers: Promise<void>[] = [];
+  private running = false;
+
+  constructor(options: ControllerOptions) {
+    this.options = options;
+    this.api = makeApiClients(options.kc);
+    this.expectations = new Expectations<WrittenKind>((kind, name, namespace) => this.cached(kind, name, namespace), { timeoutMs: READ_YOUR_WRITES_TIMEOUT_MS });
+  }
+
+  /** Starts the watches, waits for their first LIST, then the workers. */
+  async start(): Promise<void> {
+    const { kc, namespace, log, metrics } = this.options;
+    const hooks: WatchHooks = {
+      wake: (keys) => (keys === 'all' ? this.enqueueAllShims() : keys.forEach((key) => this.queue.add(key))),
+      countRequest: (verb, resource) => metrics.countRequest(verb, resource),
+      log,
+    };
+    const watches = controllerWatches(this.api, namespace, () => this.shimList());
+    const caches: Caches = {
+      shims: startWatch(kc, watches.shims, hooks),
+      nodes: startWatch(kc, watches.nodes, hooks),
+      jobs: startWatch(kc, watches.jobs, hooks),
+      pods: startWatch(kc, watches.pods, hooks),
+      runtimeclasses: startWatch(kc, watches.runtimeclasses, hooks),
+    };
+    this.caches = caches;
+    await Promise.all(Object.values(caches).map((cache: CachedKind<KubernetesObject>) => cache.synced));
+    log.info('caches synced', { shims: caches.shims.list().length, nodes: caches.nodes.list().length, jobs: caches.jobs.list().length });
+    this.running = true;
+    this.enqueueAllShims();
+    this.workers = Array.from({ length: this.options.workers ?? 2 }, () => this.work());
+  }
+
+  isReady(): boolean {
+    return this.running;
+  }
+
+  queueDepth(): number {
+    return this.queue.length;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+    await Promise.all(Object.values(this.caches ?? {}).map((cache: CachedKind<KubernetesObject>) => cache.stop()));
+  }
+
+  private enqueueAllShims(): void {
+    if (!this.caches?.shims.isSynced()) return;
+    for (const shim of this.shimList()) this.queue.add(shim.metadata.name);
+  }
+
+  private shimList(): Shim[] {
+    return (this.caches?.shims.list() ?? []) as unknown as Shim[];
+  }
+
+  private cached(kind: WrittenKind, name: string, namespace?: string): KubernetesObject | undefined {
+    const caches = this.caches!;
+    const byKind: Record<WrittenKind, CachedKind<KubernetesObject>> = { shim: caches.shims, node: caches.nodes, job: caches.jobs, runtimeclass: caches.runtimeclasses };
+    return byKind[kind].get(name, namespace);
+  }
+
+  private async work(): Promise<void> {
+    const { log, metrics } = this.options;
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      metrics.queueDepth.set(this.queue.length);
+      const end = metrics.reconcileSeconds.startTimer();
+      try {
+        await this.reconcile(key);
+        this.queue.forget(key);
+        metrics.reconciles.inc({ result: 'success' });
+      } catch (error) {
+        const retryIn = this.queue.addRateLimited(key);
+        metrics.reconciles.inc({ result: apiStatus(error) === 409 ? 'conflict' : 'error' });
+        log.warn('reconcile failed', { shim: key, error: describeApiError(error), retryInMs: retryIn });
+      } finally {
+        end();
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private async reconcile(name: string): Promise<void> {
+    const { log, metrics, namespace } = this.options;
+    const shim = this.caches!.shims.get(name) as unknown as Shim | undefined;
+    if (!shim) {
+      this.expectations.forget(name);
+      return;
+    }
+    if (!this.expectations.satisfied(name)) {
+      this.queue.addAfter(name, CACHE_CATCH_UP_POLL_MS);
+      return;
+    }
+
+    const input = plannerInput(this.caches!, shim, namespace, this.options.now?.() ?? new Date());
+    if (input.jobs.some((job) => job.awaitingResult)) this.queue.addAfter(name, AWAITING_RESULT_POLL_MS);
+    const result = plan(input);
+    this.recordNodeMetrics(name, result.status);
+
+    const ctx = this.applyContext(shim);
+    const writes: ControllerWrite[] = [];
+    const apply = async (action: PlannedAction): Promise<void> => {
+      const written = await applyAction(this.api, action, ctx);
+      if (written) writes.push(written);
+      if (action.type !== 'emitEvent') log.info('applied', { shim: name, action: action.type, ...describe(action as unknown as Record<string, unknown>) });
+    };
+    try {
+      await applyPlan(result, { apply, recorded: ({ action, outcome }) => metrics.jobs.inc({ action, outcome }) });
+    } finally {
+      this.expectations.expect(name, writes);
+    }
+    if (result.requeueAfterMs !== undefined) this.queue.addAfter(name, result.requeueAfterMs);
+  }
+
+  /** The Shim's identity, bound once for the reconcile: its owner reference goes on its Jobs and RuntimeClass. */
+  private applyContext(shim: Shim): ApplyContext {
+    const owner = shimOwnerReference(shim);
+    return {
+      shim,
+      owner,
+      jobs: { ...this.options.job, namespace: this.options.namespace, owner },
+      reportingInstance: this.options.identity,
+      count: (verb, resource) => this.options.metrics.countRequest(verb, resource),
+    };
+  }
+
+  private recordNodeMetrics(shim: string, status: Shim['status']): void {
+    const gauge = this.options.metrics.nodes;
+    gauge.set({ shim, state: 'targeted' }, status?.nodes ?? 0);
+    gauge.set({ shim, state: 'ready' }, status?.nodesReady ?? 0);
+    gauge.set({ shim, state: 'updated' }, status?.nodesUpdated ?? 0);
+    gauge.set({ shim, state: 'failed' }, status?.nodesFailed ?? 0);
+  }
+}
+
+function describe(action: Record<string, unknown>): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const key of ['node', 'jobName', 'name', 'revision', 'action']) if (typeof action[key] === 'string') fields[key] = action[key];
+  return fields;
+}

@@ -1,0 +1,64 @@
+// Turns cached API objects into the planner's input. Pure: the controller shell passes what its
+// informers hold (no LIST per reconcile), and these functions are tested without any API.
+
+import type { V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
+import type { Shim } from '../../api/shim.ts';
+import type { CachedKind } from '../../kube/informer.ts';
+import { installerJobIdentity } from '../installer-job/identity.ts';
+import { JOB_UID_LABEL, observeJob } from '../installer-job/observe.ts';
+import type { ObservedJob, ObservedNode, ObservedRuntimeClass, PlannerInput } from '../planner/model.ts';
+import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
+
+export function observeNode(node: V1Node): ObservedNode {
+  const observed: ObservedNode = { name: node.metadata?.name ?? '' };
+  if (node.metadata?.labels) observed.labels = node.metadata.labels;
+  if (node.metadata?.annotations) observed.annotations = node.metadata.annotations;
+  const info = node.status?.nodeInfo;
+  if (info?.operatingSystem) observed.os = info.operatingSystem;
+  if (info?.architecture) observed.arch = info.architecture;
+  if (info?.containerRuntimeVersion) observed.containerRuntimeVersion = info.containerRuntimeVersion;
+  if (node.metadata?.deletionTimestamp) observed.exists = false;
+  return observed;
+}
+
+/** Only what the planner reads changed: heartbeats and other status churn do not wake Shims. */
+export function nodeChangeMatters(before: V1Node | undefined, after: V1Node): boolean {
+  if (!before) return true;
+  const pick = (n: V1Node) => JSON.stringify([n.metadata?.labels, n.metadata?.annotations, n.metadata?.deletionTimestamp, n.status?.nodeInfo?.operatingSystem, n.status?.nodeInfo?.architecture, n.status?.nodeInfo?.containerRuntimeVersion]);
+  return pick(before) !== pick(after);
+}
+
+export function observeRuntimeClass(rc: V1RuntimeClass): ObservedRuntimeClass {
+  const observed: ObservedRuntimeClass = { name: rc.metadata?.name ?? '', handler: rc.handler };
+  if (rc.scheduling?.nodeSelector) observed.nodeSelector = rc.scheduling.nodeSelector;
+  if (rc.metadata?.labels) observed.labels = rc.metadata.labels;
+  return observed;
+}
+
+/** The caches the planner input is read from (watches.ts's Caches, minus the Shims). */
+export interface ObservedCaches {
+  nodes: Pick<CachedKind<V1Node>, 'list'>;
+  jobs: Pick<CachedKind<V1Job>, 'list'>;
+  pods: Pick<CachedKind<V1Pod>, 'list'>;
+  runtimeclasses: Pick<CachedKind<V1RuntimeClass>, 'list'>;
+}
+
+/** Everything the planner needs about one Shim, from the caches. */
+export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: string, now: Date): PlannerInput {
+  const name = shim.metadata.name;
+  const podsByJobUid = new Map<string, V1Pod[]>();
+  for (const pod of caches.pods.list(namespace)) {
+    const uid = pod.metadata?.labels?.[JOB_UID_LABEL];
+    if (uid) podsByJobUid.set(uid, [...(podsByJobUid.get(uid) ?? []), pod]);
+  }
+  const jobs = caches.jobs
+    .list(namespace)
+    .filter((job) => installerJobIdentity(job)?.shim === name)
+    .map((job) => observeJob(job, podsByJobUid.get(job.metadata?.uid ?? '') ?? [], now))
+    .filter((job): job is ObservedJob => job !== null);
+  const runtimeClasses = caches.runtimeclasses
+    .list()
+    .filter((rc) => rc.metadata?.labels?.[RUNTIME_CLASS_SHIM_LABEL] === name || rc.metadata?.name === shim.spec.runtimeClass?.name)
+    .map(observeRuntimeClass);
+  return { shim, nodes: caches.nodes.list().map(observeNode), jobs, runtimeClasses, now };
+}

@@ -1,0 +1,79 @@
+// What the controller watches, declared as data (kube/watch.ts starts them): for each kind, where
+// it lives, how it is selected, which Shims a change wakes, and which changes matter at all.
+
+import type { KubernetesListObject, KubernetesObject, V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION, SHIM_PLURAL } from '../../api/names.ts';
+import type { Shim } from '../../api/shim.ts';
+import type { ApiClients } from '../../kube/clients.ts';
+import type { CachedKind } from '../../kube/informer.ts';
+import type { WatchDeclaration } from '../../kube/watch.ts';
+import { INSTALLER_JOB_SELECTOR, installerJobIdentity } from '../installer-job/identity.ts';
+import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
+import { nodeChangeMatters } from './observe.ts';
+
+/** The controller's caches, one per watched kind. Custom objects (Shims) come back as plain JSON. */
+export interface Caches {
+  shims: CachedKind<KubernetesObject>;
+  nodes: CachedKind<V1Node>;
+  jobs: CachedKind<V1Job>;
+  pods: CachedKind<V1Pod>;
+  runtimeclasses: CachedKind<V1RuntimeClass>;
+}
+
+type ObjectOf<C> = C extends CachedKind<infer T> ? T : never;
+export type Watches = { [K in keyof Caches]: WatchDeclaration<ObjectOf<Caches[K]>> };
+
+/** An installer Job or Pod wakes the Shim it works for. */
+function shimOfInstallerObject(obj: KubernetesObject): string[] {
+  const shim = installerJobIdentity(obj)?.shim;
+  return shim ? [shim] : [];
+}
+
+/**
+ * @param namespace the controller's own, where the installer Jobs and Pods run
+ * @param shims the cached Shims, for events that concern Shims by what their spec names
+ */
+export function controllerWatches(api: ApiClients, namespace: string, shims: () => Shim[]): Watches {
+  return {
+    shims: {
+      kind: 'shims',
+      path: `/apis/${API_GROUP}/${API_VERSION}/${SHIM_PLURAL}`,
+      list: () => api.custom.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: SHIM_PLURAL }) as Promise<KubernetesListObject<KubernetesObject>>,
+      wakes: (shim) => [shim.metadata?.name ?? ''],
+    },
+    nodes: {
+      kind: 'nodes',
+      path: '/api/v1/nodes',
+      list: () => api.core.listNode(),
+      // Any Shim may target any node.
+      wakes: () => 'all',
+      // Heartbeats and other status churn wake nothing.
+      filter: nodeChangeMatters,
+    },
+    jobs: {
+      kind: 'jobs',
+      path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+      labelSelector: INSTALLER_JOB_SELECTOR,
+      list: () => api.batch.listNamespacedJob({ namespace, labelSelector: INSTALLER_JOB_SELECTOR }),
+      wakes: shimOfInstallerObject,
+    },
+    pods: {
+      kind: 'pods',
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      labelSelector: INSTALLER_JOB_SELECTOR,
+      list: () => api.core.listNamespacedPod({ namespace, labelSelector: INSTALLER_JOB_SELECTOR }),
+      wakes: shimOfInstallerObject,
+    },
+    runtimeclasses: {
+      kind: 'runtimeclasses',
+      path: '/apis/node.k8s.io/v1/runtimeclasses',
+      list: () => api.node.listRuntimeClass(),
+      // The Shim that owns it, and any Shim that wants its name (a conflict, or one to adopt).
+      wakes: (rc) => {
+        const owner = rc.metadata?.labels?.[RUNTIME_CLASS_SHIM_LABEL];
+        const wanting = shims().filter((shim) => shim.spec.runtimeClass?.name === rc.metadata?.name).map((shim) => shim.metadata.name);
+        return owner ? [owner, ...wanting] : wanting;
+      },
+    },
+  };
+}

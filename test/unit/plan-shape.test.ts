@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import type { NodeAction, Plan } from '../../src/controller/planner/model.ts';
+import { applyPlan, NODE_WRITE_CONCURRENCY } from '../../src/controller/shell/apply.ts';
+import { FakeCluster, makeNode, makeShim, nodeNames } from './planner-fixtures.ts';
+
+const patch = (node: string): NodeAction => ({ type: 'patchNode', node, readyLabelKey: 'k', readyLabel: true, statusAnnotationKey: 'a', statusAnnotation: null });
+
+describe('the shape of a plan', () => {
+  it("puts Shim work before and after the nodes, and keeps each node's own order", () => {
+    const cluster = new FakeCluster(makeShim({}, { finalizers: [] }), nodeNames(2).map((name) => makeNode(name)));
+    const first = cluster.step();
+    expect(first.before.map((a) => a.type)).toEqual(['addFinalizer', 'applyRuntimeClass']);
+    expect(first.nodes).toEqual([{ node: 'node-a', actions: [expect.objectContaining({ type: 'createJob' }), expect.objectContaining({ type: 'patchNode' }), expect.objectContaining({ type: 'emitEvent', reason: 'Installing' })] }]);
+    expect(first.after.map((a) => a.type)).toEqual(['updateStatus']);
+    expect(first.outcomes).toEqual([]);
+
+    cluster.advance(1_000);
+    const job = cluster.running()[0]!;
+    cluster.finishJob(job.name);
+    const second = cluster.plan();
+    expect(second.nodes.map((work) => [work.node, work.actions.map((a) => a.type)])).toEqual([
+      ['node-a', ['patchNode', 'deleteJob', 'emitEvent']],
+      ['node-b', ['createJob', 'patchNode', 'emitEvent']],
+    ]);
+    expect(second.outcomes).toEqual([{ job: job.name, node: 'node-a', action: 'install', outcome: 'succeeded' }]);
+  });
+});
+
+describe('applying a plan', () => {
+  const shapeOf = (nodes: number): Plan => ({
+    before: [{ type: 'addFinalizer', finalizer: 'f' }],
+    nodes: Array.from({ length: nodes }, (_, i) => ({
+      node: `n${i}`,
+      actions: [patch(`n${i}`), { type: 'deleteJob', name: `job-${i}`, node: `n${i}` }],
+    })),
+    after: [{ type: 'updateStatus', status: {} }],
+    status: {},
+    outcomes: Array.from({ length: nodes }, (_, i) => ({ job: `job-${i}`, node: `n${i}`, action: 'install' as const, outcome: 'succeeded' as const })),
+  });
+
+  it('applies before, then every node in its order with bounded parallelism, then after; counts a Job once it is deleted', async () => {
+    const applied: string[] = [];
+    const counted: string[] = [];
+    let inFlight = 0;
+    let peak = 0;
+    await applyPlan(shapeOf(40), {
+      apply: async (action) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        inFlight--;
+        applied.push(action.type === 'deleteJob' ? `delete ${action.name}` : action.type === 'patchNode' ? `patch ${action.node}` : action.type);
+      },
+      recorded: (outcome) => counted.push(outcome.job),
+    });
+    expect(applied[0]).toBe('addFinalizer');
+    expect(applied.at(-1)).toBe('updateStatus');
+    for (let i = 0; i < 40; i++) expect(applied.indexOf(`patch n${i}`)).toBeLessThan(applied.indexOf(`delete job-${i}`));
+    expect(peak).toBe(NODE_WRITE_CONCURRENCY);
+    expect(counted.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `job-${i}`).sort());
+  });
+
+  it("stops a failing node's work, finishes the others, and skips the work after the nodes", async () => {
+    const applied: string[] = [];
+    const counted: string[] = [];
+    const run = applyPlan(shapeOf(3), {
+      apply: async (action) => {
+        if (action.type === 'patchNode' && action.node === 'n1') throw new Error('boom');
+        applied.push(action.type === 'deleteJob' ? `delete ${action.name}` : action.type);
+      },
+      recorded: (outcome) => counted.push(outcome.job),
+    });
+    await expect(run).rejects.toThrow('boom');
+    expect(applied).not.toContain('delete job-1');
+    expect(applied).not.toContain('updateStatus');
+    expect(counted.sort()).toEqual(['job-0', 'job-2']);
+  });
+});

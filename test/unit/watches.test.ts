@@ -1,0 +1,34 @@
+import type { V1Node } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import type { ApiClients } from '../../src/kube/clients.ts';
+import { installerJobLabels } from '../../src/controller/installer-job/identity.ts';
+import { controllerWatches } from '../../src/controller/shell/watches.ts';
+import { makeShim } from './planner-fixtures.ts';
+
+describe('the watch declarations', () => {
+  const shims = [makeShim(), makeShim({ runtimeClass: { name: 'shared', handler: 'x' } }, { name: 'other' })];
+  const watches = controllerWatches({} as ApiClients, 'shimkeeper-system', () => shims);
+
+  it('select installer Jobs and Pods in the controller namespace, and wake the Shim they work for', () => {
+    expect(watches.jobs.path).toBe('/apis/batch/v1/namespaces/shimkeeper-system/jobs');
+    expect(watches.pods.labelSelector).toBe(watches.jobs.labelSelector);
+    const labels = installerJobLabels({ shim: 'spin', node: 'n', action: 'install', revision: 'r' });
+    const annotations = { 'runtime.shimkeeper.dev/shim': 'spin', 'runtime.shimkeeper.dev/node': 'n', 'runtime.shimkeeper.dev/revision': 'r' };
+    expect(watches.jobs.wakes({ metadata: { labels, annotations } })).toEqual(['spin']);
+    expect(watches.pods.wakes({ metadata: { labels: {} } })).toEqual([]);
+  });
+
+  it('wake a Shim by name, every Shim for a node change that matters, and no Shim for a heartbeat', () => {
+    expect(watches.shims.wakes({ metadata: { name: 'spin' } })).toEqual(['spin']);
+    const node: V1Node = { metadata: { name: 'a', labels: { spin: 'true' } }, status: { conditions: [] } };
+    expect(watches.nodes.wakes(node)).toBe('all');
+    expect(watches.nodes.filter!(undefined, node)).toBe(true);
+    expect(watches.nodes.filter!(node, { ...node, status: { conditions: [{ type: 'Ready', status: 'True' }] } })).toBe(false);
+    expect(watches.nodes.filter!(node, { ...node, metadata: { name: 'a', labels: {} } })).toBe(true);
+  });
+
+  it("wake a RuntimeClass's owner and every Shim that wants its name", () => {
+    expect(watches.runtimeclasses.wakes({ handler: 'x', metadata: { name: 'shared', labels: { 'runtime.shimkeeper.dev/shim': 'spin' } } })).toEqual(['spin', 'other']);
+    expect(watches.runtimeclasses.wakes({ handler: 'x', metadata: { name: 'unrelated' } })).toEqual([]);
+  });
+});
