@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import http from 'node:http';
-import { detectContainerd, hostPath } from './containerd/detect.ts';
+import { detectContainerd } from './containerd/detect.ts';
 import { waitForContainerd } from './containerd/health.ts';
 import { describeError, InstallerError } from './errors.ts';
+import { Host } from './host.ts';
 import { readHostState } from './host-state.ts';
 import { install } from './install.ts';
 import { parseInstallerArgs, USAGE, type InstallerOptions } from './options.ts';
@@ -11,11 +12,12 @@ import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, type InstallerResult } from '../ap
 import { uninstall } from './uninstall.ts';
 
 async function status(options: InstallerOptions): Promise<InstallerResult> {
-  const state = await readHostState(hostPath(options.hostRoot, options.installDir));
+  const host = new Host(options.hostRoot);
+  const state = await readHostState(host, options.installDir);
   const installed = options.shim ? (state.shims[options.shim] ?? null) : state.shims;
-  const target = await detectContainerd({ hostRoot: options.hostRoot, shim: options.shim || 'status', configPath: options.containerdConfig, socketPath: options.containerdSocket });
+  const target = await detectContainerd({ host, shim: options.shim || 'status', configPath: options.containerdConfig, socketPath: options.containerdSocket });
   try {
-    const health = await waitForContainerd({ socketPath: hostPath(options.hostRoot, target.socketPath), handler: null, timeoutMs: 5_000 });
+    const health = await waitForContainerd({ socketPathHere: await host.path(target.socketPath), handler: null, timeoutMs: 5_000 });
     return { ok: true, action: 'status', installed, containerdVersion: health.version };
   } catch (error) {
     return { ok: true, action: 'status', installed, containerdError: describeError(error) };

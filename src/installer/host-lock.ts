@@ -1,6 +1,6 @@
-import { mkdir } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import { InstallerError } from './errors.ts';
+import type { Host } from './host.ts';
 
 // Installers of different Shims may run on one node at the same time; they all edit the same
 // containerd config and restart the same containerd, so they take turns.
@@ -9,13 +9,15 @@ export interface LockOptions {
   waitMs: number;
 }
 
-export async function withHostLock<T>(installDirOnHost: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
-  await mkdir(installDirOnHost, { recursive: true, mode: 0o755 });
+/** Runs `work` holding the lock file `<install-dir>/.lock` (install-dir a host path). */
+export async function withHostLock<T>(host: Host, installDir: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
+  await host.mkdir(installDir);
+  const installDirHere = await host.path(installDir);
   const retries = Math.max(1, Math.ceil(options.waitMs / 500));
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(installDirOnHost, {
-      lockfilePath: `${installDirOnHost}/.lock`,
+    release = await lockfile.lock(installDirHere, {
+      lockfilePath: `${installDirHere}/.lock`,
       // A lock left by a killed installer goes stale once its holder stops refreshing it.
       stale: 30_000,
       update: 5_000,
@@ -25,7 +27,7 @@ export async function withHostLock<T>(installDirOnHost: string, options: LockOpt
   } catch (error) {
     throw new InstallerError(
       'LockBusy',
-      `another shimkeeper installer holds ${installDirOnHost}/.lock and did not finish within ${options.waitMs} ms; it will be retried`,
+      `another shimkeeper installer holds ${installDir}/.lock and did not finish within ${options.waitMs} ms; it will be retried`,
       { cause: error },
     );
   }

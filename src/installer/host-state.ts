@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from './atomic-file.ts';
 import type { SpliceRecord } from './containerd/config-edit.ts';
 import { InstallerError } from './errors.ts';
+import type { Host } from './host.ts';
 
 // The node's own record of what shimkeeper installed. It lets a re-run recognise "already done"
 // without downloading anything, and lets uninstall undo exactly what install did.
@@ -34,19 +33,20 @@ export interface HostState {
 
 export const STATE_FILE = 'state.json';
 
-export function stateFilePath(installDirOnHost: string): string {
-  return path.join(installDirOnHost, STATE_FILE);
+/** Host path of the state file in the install dir. */
+export function stateFilePath(installDir: string): string {
+  return path.posix.join(installDir, STATE_FILE);
 }
 
-export async function readHostState(installDirOnHost: string): Promise<HostState> {
-  const file = stateFilePath(installDirOnHost);
-  let text: string;
+export async function readHostState(host: Host, installDir: string): Promise<HostState> {
+  const file = stateFilePath(installDir);
+  let text: string | null;
   try {
-    text = await readFile(file, 'utf8');
+    text = await host.readText(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { schema: 1, shims: {} };
     throw new InstallerError('StateUnreadable', `cannot read shimkeeper state ${file}: ${(error as Error).message}`);
   }
+  if (text === null) return { schema: 1, shims: {} };
   try {
     const parsed = JSON.parse(text) as HostState;
     if (parsed.schema !== 1 || typeof parsed.shims !== 'object') throw new Error('unknown schema');
@@ -56,6 +56,6 @@ export async function readHostState(installDirOnHost: string): Promise<HostState
   }
 }
 
-export async function writeHostState(installDirOnHost: string, state: HostState): Promise<void> {
-  await writeFileAtomic(stateFilePath(installDirOnHost), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+export async function writeHostState(host: Host, installDir: string, state: HostState): Promise<void> {
+  await host.writeAtomic(stateFilePath(installDir), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 }

@@ -1,72 +1,80 @@
 import type { ShimActionResult } from '../api/installer-contract.ts';
-import { hostPath } from './containerd/detect.ts';
+import { planUninstallConfig, readConfig, type PlannedConfig } from './containerd/config-file.ts';
 import { detectContainerd } from './containerd/detect.ts';
-import { backUpConfig, planUninstallConfig, readConfig, writeConfig } from './containerd/config-file.ts';
-import { waitForContainerd } from './containerd/health.ts';
-import { restartContainerd } from './containerd/restart.ts';
-import { describeError, InstallerError } from './errors.ts';
-import { readHostState, writeHostState } from './host-state.ts';
+import { Host } from './host.ts';
 import { withHostLock } from './host-lock.ts';
+import { readHostState, writeHostState, type HostState, type InstalledShim } from './host-state.ts';
 import { collectOldRevisions } from './install-binary.ts';
+import { changeConfig, containerdFor, restartOntoChange, type InstallerSeams, type NodeRun } from './node-change.ts';
 import type { InstallerOptions } from './options.ts';
+import { UndoStack } from './undo.ts';
 
-// uninstall: take the stanza out (putting back whatever it replaced), restart containerd, check
-// it came back, and only then delete binaries that no running shim still executes.
+// uninstall: (lock) prepare → take the stanza out, putting back whatever it replaced → restart
+// containerd → check health (rolling back like install on failure) → only then delete binaries
+// that no running shim still executes → forget the shim in state.json.
 
-export async function uninstall(options: InstallerOptions, procRoot?: string): Promise<ShimActionResult> {
-  const installDirOnHost = hostPath(options.hostRoot, options.installDir);
-  return withHostLock(installDirOnHost, { waitMs: options.lockWaitMs }, async () => {
-    const state = await readHostState(installDirOnHost);
-    const installed = state.shims[options.shim];
-    const target = await detectContainerd({
-      hostRoot: options.hostRoot,
-      shim: options.shim,
-      configPath: options.containerdConfig ?? installed?.configPath,
-      socketPath: options.containerdSocket,
+interface UninstallRun extends NodeRun {
+  state: HostState;
+  installed: InstalledShim | undefined;
+  planned: PlannedConfig;
+}
+
+export async function uninstall(options: InstallerOptions, seams: InstallerSeams = {}): Promise<ShimActionResult> {
+  const host = new Host(options.hostRoot);
+  return withHostLock(host, options.installDir, { waitMs: options.lockWaitMs }, async () => {
+    const run = await prepare(options, host, seams);
+    const { restarted, containerdVersion } = await changeNode(run).catch(async (error: unknown) => {
+      throw await run.undo.rollBack(error, 'UninstallFailed');
     });
-    const configOnHost = hostPath(options.hostRoot, target.configPath);
-    const before = await readConfig(configOnHost);
-    const planned = planUninstallConfig(target, before, options.shim, installed?.splice, installed?.createdConfig ?? false);
-
-    let restarted = false;
-    let containerdVersion = '';
-    try {
-      if (planned.changed) {
-        await backUpConfig(installDirOnHost, target.configPath, before, options.shim);
-        await writeConfig(configOnHost, planned.after);
-        const outcome = await restartContainerd({ strategy: options.restart, hostRoot: options.hostRoot, target, procRoot });
-        restarted = outcome.method !== 'none';
-      }
-      const health = await waitForContainerd({ socketPath: hostPath(options.hostRoot, target.socketPath), handler: null, timeoutMs: options.healthTimeoutMs });
-      containerdVersion = health.version;
-    } catch (error) {
-      if (planned.changed) {
-        await writeConfig(configOnHost, before.text);
-        if (restarted) await restartContainerd({ strategy: options.restart, hostRoot: options.hostRoot, target, procRoot }).catch(() => {});
-      }
-      throw new InstallerError('UninstallFailed', `uninstalling ${options.shim}: ${describeError(error)}; ${target.configPath} was put back as it was`, { cause: error });
-    }
-
-    const { retained } = await collectOldRevisions({ hostRoot: options.hostRoot, installDir: options.installDir, shim: options.shim, keep: null, procRoot });
-    if (installed) {
-      delete state.shims[options.shim];
-      await writeHostState(installDirOnHost, state);
-    }
+    const { retained } = await collectOldRevisions({ host, installDir: options.installDir, shim: options.shim, keep: null, procRoot: seams.procRoot });
+    await forget(run);
     return {
       ok: true,
       action: 'uninstall',
       shim: options.shim,
-      handler: installed?.handler ?? options.handler,
-      version: installed?.version ?? '',
-      revision: installed?.revision ?? '',
-      sha256: installed?.sha256 ?? '',
+      handler: run.installed?.handler ?? options.handler,
+      version: run.installed?.version ?? '',
+      revision: run.installed?.revision ?? '',
+      sha256: run.installed?.sha256 ?? '',
       binaryPath: '',
       ...(retained.length > 0 ? { retainedRevisions: retained } : {}),
-      configPath: target.configPath,
-      flavour: target.flavour,
+      configPath: run.target.configPath,
+      flavour: run.target.flavour,
       containerdVersion,
       restarted,
-      changed: planned.changed || installed !== undefined,
+      changed: run.planned.changed || run.installed !== undefined,
     };
   });
+}
+
+/** Reads the state file, finds the config the shim went into (detected again when state has none) and plans its edit. */
+async function prepare(options: InstallerOptions, host: Host, seams: InstallerSeams): Promise<UninstallRun> {
+  const state = await readHostState(host, options.installDir);
+  const installed = state.shims[options.shim];
+  const target = await detectContainerd({ host, shim: options.shim, configPath: options.containerdConfig ?? installed?.configPath, socketPath: options.containerdSocket });
+  const before = await readConfig(host, target.configPath);
+  const planned = planUninstallConfig(target, before, options.shim, installed?.splice, installed?.createdConfig ?? false);
+  const undo = new UndoStack({ command: 'uninstall', shim: options.shim, configPath: target.configPath });
+  return { options, host, target, containerd: containerdFor(host, target, options, seams), undo, state, installed, planned };
+}
+
+/**
+ * Writes the config without the stanza and restarts containerd on it; then containerd must be
+ * healthy (it may run without the handler now). A rollback restores the stanza and restarts
+ * containerd on it, so the handler must be loaded again.
+ */
+async function changeNode(run: UninstallRun): Promise<{ restarted: boolean; containerdVersion: string }> {
+  let restarted = false;
+  if (run.planned.changed) {
+    await changeConfig(run, run.planned);
+    restarted = await restartOntoChange(run, run.installed?.handler ?? null);
+  }
+  const health = await run.containerd.waitHealthy(null);
+  return { restarted, containerdVersion: health.version };
+}
+
+async function forget(run: UninstallRun): Promise<void> {
+  if (!run.installed) return;
+  delete run.state.shims[run.options.shim];
+  await writeHostState(run.host, run.options.installDir, run.state);
 }

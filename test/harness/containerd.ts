@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { waitForContainerd } from '../../src/installer/containerd/health.ts';
 import { findSocketOwner } from '../../src/installer/containerd/restart.ts';
 import { CriClient } from '../../src/installer/cri/cri-client.ts';
+import { CRI_TEST_PROTO } from './cri-test-proto.ts';
 
 // A real containerd for tests: Debian's containerd + runc with its own config, root, state and
 // socket under a temp dir, kept alive by a supervisor loop (the role systemd plays on a node), so
@@ -103,7 +104,8 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
   };
   running.add(killEverything);
 
-  const cri = new CriClient(socketPath);
+  // The test client also speaks the container calls, to run workloads through a shim.
+  const cri = new CriClient(socketPath, CRI_TEST_PROTO);
   const instance: TestContainerd = {
     dir,
     configPath,
@@ -113,7 +115,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     pid: () => findSocketOwner('/proc', socketPath),
     log: () => readFile(logPath, 'utf8').catch(() => ''),
     async ready(timeoutMs = 30_000) {
-      await waitForContainerd({ socketPath, handler: null, timeoutMs }).catch(async (error: unknown) => {
+      await waitForContainerd({ socketPathHere: socketPath, handler: null, timeoutMs }).catch(async (error: unknown) => {
         throw new Error(`test containerd in ${dir}: ${(error as Error).message}\n${(await instance.log()).slice(-3000)}`);
       });
     },

@@ -4,7 +4,8 @@ import type { CriClient } from '../../src/installer/cri/cri-client.ts';
 import { TEST_IMAGE } from './containerd.ts';
 
 // Runs a pod through CRI the way the kubelet does (sandbox, then container) on a given runtime
-// handler, with host networking so no CNI is needed.
+// handler, with host networking so no CNI is needed. The client must speak the container calls:
+// the test containerd's `cri` does (it is built with CRI_TEST_PROTO).
 
 export interface RunningPod {
   sandboxId: string;

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Host } from '../../src/installer/host.ts';
 import { withHostLock } from '../../src/installer/host-lock.ts';
 import { startArtifactServer, type ArtifactServer } from '../../local-cluster/artifact-server.ts';
 import { sha256, shimArchive, shimBinary, tarGz } from '../../local-cluster/artifacts.ts';
@@ -153,7 +154,7 @@ describe('refused before anything on the node changes', () => {
   });
 
   it('another installer holds the node lock past --lock-wait', async () => {
-    await withHostLock(installDir, { waitMs: 1000 }, async () => {
+    await withHostLock(new Host('/'), installDir, { waitMs: 1000 }, async () => {
       await expectRefused(args({ extra: ['--lock-wait', '1'] }), 'LockBusy', /another shimkeeper installer holds/);
     });
   });

@@ -1,7 +1,6 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../atomic-file.ts';
 import { InstallerError } from '../errors.ts';
+import type { Host } from '../host.ts';
 import { applyStanza, parseConfig, removeStanza, stanzaAsParsed, verifyEdit, type RuntimeStanza, type SpliceRecord } from './config-edit.ts';
 import type { ContainerdTarget } from './detect.ts';
 
@@ -22,12 +21,11 @@ export interface PlannedConfig {
   created: boolean;
 }
 
-export async function readConfig(fileOnHost: string): Promise<ConfigSnapshot> {
+export async function readConfig(host: Host, configPath: string): Promise<ConfigSnapshot> {
   try {
-    return { text: await readFile(fileOnHost, 'utf8') };
+    return { text: await host.readText(configPath) };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { text: null };
-    throw new InstallerError('ConfigUnreadable', `cannot read containerd config ${fileOnHost}: ${(error as Error).message}`);
+    throw new InstallerError('ConfigUnreadable', `cannot read containerd config ${configPath}: ${(error as Error).message}`);
   }
 }
 
@@ -75,9 +73,10 @@ export function planUninstallConfig(target: ContainerdTarget, before: ConfigSnap
   return { ...noChange, after: deleteFile ? null : result.text, changed: true };
 }
 
-export async function writeConfig(fileOnHost: string, text: string | null): Promise<void> {
-  if (text === null) await rm(fileOnHost, { force: true });
-  else await writeFileAtomic(fileOnHost, text);
+/** Writes the config's new text, or deletes the file when the text is null. */
+export async function writeConfig(host: Host, configPath: string, text: string | null): Promise<void> {
+  if (text === null) await host.remove(configPath);
+  else await host.writeAtomic(configPath, text);
 }
 
 const BACKUPS_KEPT = 10;
@@ -87,13 +86,13 @@ const BACKUPS_KEPT = 10;
  * a person to look at or restore by hand; the newest ten are kept. (Uninstall itself restores from
  * the splice record, which survives other edits of the file.)
  */
-export async function backUpConfig(installDirOnHost: string, configPath: string, before: ConfigSnapshot, shim: string): Promise<string | null> {
+export async function backUpConfig(host: Host, installDir: string, configPath: string, before: ConfigSnapshot, shim: string): Promise<string | null> {
   if (before.text === null) return null;
-  const dir = path.join(installDirOnHost, 'backups');
+  const dir = path.posix.join(installDir, 'backups');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const file = path.join(dir, `${path.basename(configPath)}.${stamp}.${shim}.bak`);
-  await writeFileAtomic(file, before.text, { mode: 0o600 });
-  const backups = (await readdir(dir)).filter((name) => name.endsWith('.bak')).sort();
-  for (const old of backups.slice(0, Math.max(0, backups.length - BACKUPS_KEPT))) await rm(path.join(dir, old), { force: true });
+  const file = path.posix.join(dir, `${path.posix.basename(configPath)}.${stamp}.${shim}.bak`);
+  await host.writeAtomic(file, before.text, { mode: 0o600 });
+  const backups = (await host.list(dir)).filter((name) => name.endsWith('.bak')).sort();
+  for (const old of backups.slice(0, Math.max(0, backups.length - BACKUPS_KEPT))) await host.remove(path.posix.join(dir, old));
   return file;
 }

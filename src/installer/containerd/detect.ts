@@ -1,11 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InstallerError } from '../errors.ts';
+import type { Host } from '../host.ts';
 import { configVersionOf, parseConfig, type ConfigFormat } from './config-edit.ts';
 
 // Finds where this node's containerd keeps its config, in which form, and how to restart it.
-// Paths in a ContainerdTarget are host paths (as containerd sees them); hostPath() maps them
-// into the installer's view of the host (`--host-root`).
+// Paths in a ContainerdTarget are host paths (as containerd sees them).
 
 export type ContainerdFlavour = 'default' | 'k3s' | 'rke2' | 'k0s' | 'microk8s';
 
@@ -23,14 +22,10 @@ export interface ContainerdTarget {
 }
 
 export interface DetectOptions {
-  hostRoot: string;
+  host: Host;
   shim: string;
   configPath?: string | undefined;
   socketPath?: string | undefined;
-}
-
-export function hostPath(hostRoot: string, pathOnHost: string): string {
-  return path.join(hostRoot, pathOnHost);
 }
 
 const RANCHER_DIRS = {
@@ -43,7 +38,7 @@ export async function detectContainerd(options: DetectOptions): Promise<Containe
   const detected = await detectFlavour(options);
   if (!options.configPath) return { ...detected, socketPath: options.socketPath ?? detected.socketPath };
   const format: ConfigFormat = options.configPath.endsWith('.tmpl') ? 'template' : 'toml';
-  const configVersion = format === 'toml' ? await versionOfFile(options.hostRoot, options.configPath, detected.configVersion) : detected.configVersion;
+  const configVersion = format === 'toml' ? await versionOfFile(options.host, options.configPath, detected.configVersion) : detected.configVersion;
   return {
     ...detected,
     configPath: options.configPath,
@@ -55,10 +50,9 @@ export async function detectContainerd(options: DetectOptions): Promise<Containe
 }
 
 async function detectFlavour(options: DetectOptions): Promise<ContainerdTarget> {
-  const { hostRoot, shim } = options;
-  const exists = (p: string) => pathExists(hostPath(hostRoot, p));
+  const { host, shim } = options;
 
-  if ((await exists('/etc/k0s')) || (await exists('/var/lib/k0s'))) {
+  if ((await host.exists('/etc/k0s')) || (await host.exists('/var/lib/k0s'))) {
     return {
       flavour: 'k0s',
       configPath: `/etc/k0s/containerd.d/shimkeeper-${shim}.toml`,
@@ -70,14 +64,14 @@ async function detectFlavour(options: DetectOptions): Promise<ContainerdTarget> 
     };
   }
   for (const flavour of ['rke2', 'k3s'] as const) {
-    if (await exists(RANCHER_DIRS[flavour])) return detectRancher(hostRoot, flavour, shim);
+    if (await host.exists(RANCHER_DIRS[flavour])) return detectRancher(host, flavour, shim);
   }
-  if (await exists(MICROK8S_TEMPLATE)) {
+  if (await host.exists(MICROK8S_TEMPLATE)) {
     return {
       flavour: 'microk8s',
       configPath: MICROK8S_TEMPLATE,
       format: 'toml',
-      configVersion: await versionOfFile(hostRoot, MICROK8S_TEMPLATE, 2),
+      configVersion: await versionOfFile(host, MICROK8S_TEMPLATE, 2),
       socketPath: '/var/snap/microk8s/common/run/containerd.sock',
       systemdUnits: ['snap.microk8s.daemon-containerd'],
       restartRequired: true,
@@ -88,7 +82,7 @@ async function detectFlavour(options: DetectOptions): Promise<ContainerdTarget> 
     flavour: 'default',
     configPath,
     format: 'toml',
-    configVersion: await versionOfFile(hostRoot, configPath, 2),
+    configVersion: await versionOfFile(host, configPath, 2),
     socketPath: '/run/containerd/containerd.sock',
     systemdUnits: ['containerd'],
     restartRequired: true,
@@ -100,7 +94,7 @@ async function detectFlavour(options: DetectOptions): Promise<ContainerdTarget> 
  * be lost. Their template must start with `{{ template "base" . }}` so the distribution's own
  * settings are kept; with containerd 2 (config v3) the rendered file may import a drop-in directory.
  */
-async function detectRancher(hostRoot: string, flavour: 'k3s' | 'rke2', shim: string): Promise<ContainerdTarget> {
+async function detectRancher(host: Host, flavour: 'k3s' | 'rke2', shim: string): Promise<ContainerdTarget> {
   const dir = RANCHER_DIRS[flavour];
   const base = {
     flavour,
@@ -108,16 +102,16 @@ async function detectRancher(hostRoot: string, flavour: 'k3s' | 'rke2', shim: st
     systemdUnits: flavour === 'k3s' ? ['k3s', 'k3s-agent'] : ['rke2-server', 'rke2-agent'],
     restartRequired: true,
   };
-  const rendered = await readParsedIfPresent(hostRoot, `${dir}/config.toml`);
+  const rendered = await readParsedIfPresent(host, `${dir}/config.toml`);
   const renderedVersion = rendered ? configVersionOf(rendered) : undefined;
   const importedDropInDir = rendered ? dropInDirectoryImported(rendered, dir) : undefined;
   if (importedDropInDir && (renderedVersion ?? 0) >= 3) {
     return { ...base, configPath: `${importedDropInDir}/shimkeeper-${shim}.toml`, format: 'drop-in', configVersion: renderedVersion! };
   }
-  if (await pathExists(hostPath(hostRoot, `${dir}/config-v3.toml.tmpl`))) {
+  if (await host.exists(`${dir}/config-v3.toml.tmpl`)) {
     return { ...base, configPath: `${dir}/config-v3.toml.tmpl`, format: 'template', configVersion: 3 };
   }
-  if (await pathExists(hostPath(hostRoot, `${dir}/config.toml.tmpl`))) {
+  if (await host.exists(`${dir}/config.toml.tmpl`)) {
     return { ...base, configPath: `${dir}/config.toml.tmpl`, format: 'template', configVersion: renderedVersion ?? 2 };
   }
   const configVersion = renderedVersion ?? 2;
@@ -134,27 +128,17 @@ function dropInDirectoryImported(parsed: Record<string, unknown>, under: string)
   return undefined;
 }
 
-async function versionOfFile(hostRoot: string, configPath: string, fallback: number): Promise<number> {
-  const parsed = await readParsedIfPresent(hostRoot, configPath);
+async function versionOfFile(host: Host, configPath: string, fallback: number): Promise<number> {
+  const parsed = await readParsedIfPresent(host, configPath);
   return parsed ? configVersionOf(parsed) : fallback;
 }
 
-async function readParsedIfPresent(hostRoot: string, configPath: string): Promise<Record<string, unknown> | undefined> {
-  let text: string;
+async function readParsedIfPresent(host: Host, configPath: string): Promise<Record<string, unknown> | undefined> {
+  let text: string | null;
   try {
-    text = await readFile(hostPath(hostRoot, configPath), 'utf8');
+    text = await host.readText(configPath);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new InstallerError('ConfigUnreadable', `cannot read containerd config ${configPath}: ${(error as Error).message}`);
   }
-  return parseConfig(text, configPath);
-}
-
-export async function pathExists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
+  return text === null ? undefined : parseConfig(text, configPath);
 }

@@ -6,7 +6,8 @@ import { InstallerError } from '../errors.ts';
 // plugin's loaded config has (or, after uninstall, no longer needs) the handler.
 
 export interface HealthExpectation {
-  socketPath: string;
+  /** containerd's socket as this process reaches it (the host's socket through Host.path()). */
+  socketPathHere: string;
   /** The handler that must be loaded; null when only readiness matters. */
   handler: string | null;
   timeoutMs: number;
@@ -21,7 +22,7 @@ export async function waitForContainerd(expectation: HealthExpectation): Promise
   const deadline = Date.now() + expectation.timeoutMs;
   let lastProblem = 'no answer yet';
   for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt += 1) {
-    const client = new CriClient(expectation.socketPath);
+    const client = new CriClient(expectation.socketPathHere);
     try {
       const version = await client.version(2_000);
       const status = await client.status(5_000);
@@ -41,7 +42,7 @@ export async function waitForContainerd(expectation: HealthExpectation): Promise
     }
     if (Date.now() < deadline) await sleep(250);
   }
-  throw new InstallerError('ContainerdUnhealthy', `containerd at ${expectation.socketPath} is not healthy after ${expectation.timeoutMs} ms: ${lastProblem}`);
+  throw new InstallerError('ContainerdUnhealthy', `containerd at ${expectation.socketPathHere} is not healthy after ${expectation.timeoutMs} ms: ${lastProblem}`);
 }
 
 /** Reads the CRI plugin's effective config from the verbose Status info, when containerd provides it. */

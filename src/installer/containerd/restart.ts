@@ -2,8 +2,10 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import type { RestartStrategy } from '../../api/installer-contract.ts';
 import { InstallerError } from '../errors.ts';
-import { hostPath, pathExists, type ContainerdTarget } from './detect.ts';
+import type { Host } from '../host.ts';
+import type { ContainerdTarget } from './detect.ts';
 
 // Restarting containerd is the one step that touches running workloads' control plane, so each
 // strategy waits for the old process to be gone before health checks start: otherwise a check
@@ -11,13 +13,11 @@ import { hostPath, pathExists, type ContainerdTarget } from './detect.ts';
 
 const execFileAsync = promisify(execFile);
 
-import type { RestartStrategy } from '../../api/installer-contract.ts';
-
 export type { RestartStrategy };
 
 export interface RestartOptions {
   strategy: RestartStrategy;
-  hostRoot: string;
+  host: Host;
   target: ContainerdTarget;
   /** Where to look for processes: the host's /proc when the pod runs with hostPID. */
   procRoot?: string;
@@ -39,7 +39,7 @@ export async function restartContainerd(options: RestartOptions): Promise<Restar
 async function resolveStrategy(options: RestartOptions): Promise<'systemd' | 'signal' | 'none'> {
   if (options.strategy !== 'auto') return options.strategy;
   if (!options.target.restartRequired) return 'none';
-  return (await pathExists(hostPath(options.hostRoot, '/run/systemd/system'))) ? 'systemd' : 'signal';
+  return (await options.host.exists('/run/systemd/system')) ? 'systemd' : 'signal';
 }
 
 /** Runs systemctl in the host's namespaces (PID 1's), so the host's systemd does the restart. */
@@ -61,7 +61,7 @@ async function restartWithSystemd(options: RestartOptions): Promise<RestartOutco
 /** Stops the containerd that serves the socket and waits for its supervisor to start a new one. */
 async function restartWithSignal(options: RestartOptions): Promise<RestartOutcome> {
   const procRoot = options.procRoot ?? '/proc';
-  const pid = await findSocketOwner(procRoot, options.target.socketPath, hostPath(options.hostRoot, options.target.socketPath));
+  const pid = await findSocketOwner(procRoot, options.target.socketPath, await options.host.path(options.target.socketPath));
   if (pid === undefined) {
     // Nothing to stop (containerd is down, e.g. it refused a config): its supervisor starts it
     // again with the config as it is now, which the health check then judges.
@@ -84,8 +84,8 @@ async function restartWithSignal(options: RestartOptions): Promise<RestartOutcom
  * different mount namespaces (a nested cluster, a leftover test node): the socket file the process
  * sees through /proc/<pid>/root must be the very file the installer checks health on.
  */
-export async function findSocketOwner(procRoot: string, socketPath: string, socketAsSeenHere: string = socketPath): Promise<number | undefined> {
-  const wanted = await stat(socketAsSeenHere).catch(() => null);
+export async function findSocketOwner(procRoot: string, socketPath: string, socketPathHere: string = socketPath): Promise<number | undefined> {
+  const wanted = await stat(socketPathHere).catch(() => null);
   for (const entry of await readdir(procRoot)) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);

@@ -7,16 +7,19 @@ import { CRI_PROTO } from './cri-proto.ts';
 
 type Unary = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: unknown) => void) => void;
 
-let runtimeServiceConstructor: grpc.ServiceClientConstructor | undefined;
+/** One generated client class per proto text: parsing it again for every connection would be wasted work. */
+const runtimeServices = new Map<string, grpc.ServiceClientConstructor>();
 
-function runtimeService(): grpc.ServiceClientConstructor {
-  if (!runtimeServiceConstructor) {
-    const root = protobuf.parse(CRI_PROTO, { keepCase: true }).root;
+function runtimeService(proto: string): grpc.ServiceClientConstructor {
+  let service = runtimeServices.get(proto);
+  if (!service) {
+    const root = protobuf.parse(proto, { keepCase: true }).root;
     const definition = protoLoader.fromJSON(root.toJSON(), { keepCase: true, longs: Number, enums: String, defaults: true });
     const loaded = grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } } };
-    runtimeServiceConstructor = loaded.runtime.v1.RuntimeService;
+    service = loaded.runtime.v1.RuntimeService;
+    runtimeServices.set(proto, service);
   }
-  return runtimeServiceConstructor;
+  return service;
 }
 
 export interface CriVersion {
@@ -34,9 +37,10 @@ export class CriClient {
   private readonly client: grpc.Client;
   readonly socketPath: string;
 
-  constructor(socketPath: string) {
+  /** `proto` is the CRI subset to speak: the installer's own unless a test extends it (cri-proto.ts). */
+  constructor(socketPath: string, proto: string = CRI_PROTO) {
     this.socketPath = socketPath;
-    const Service = runtimeService();
+    const Service = runtimeService(proto);
     this.client = new Service(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': 16 * 1024 * 1024,
     });

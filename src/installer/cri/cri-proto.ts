@@ -1,8 +1,18 @@
 // The subset of the Kubernetes CRI v1 API (package runtime.v1) that shimkeeper speaks: Version
-// and Status for health checks, and the sandbox/container calls the tests use to run a workload
-// through an installed shim. Field numbers follow k8s.io/cri-api's api.proto; unused fields are
-// left out, which protobuf decoding tolerates.
-export const CRI_PROTO = `
+// and Status for health checks, and the pod-sandbox calls that prove a handler really starts a
+// sandbox. Field numbers follow k8s.io/cri-api's api.proto; unused fields are left out, which
+// protobuf decoding tolerates. The tests' container calls extend this text (criProto's
+// extension) rather than living here: the installer never runs a container.
+
+export interface CriProtoExtension {
+  /** rpc lines added to RuntimeService. */
+  rpcs: string;
+  /** Messages and enums those rpcs use (they may use this file's messages too). */
+  messages: string;
+}
+
+export function criProto(extension: CriProtoExtension = { rpcs: '', messages: '' }): string {
+  return `
 syntax = "proto3";
 package runtime.v1;
 
@@ -12,10 +22,8 @@ service RuntimeService {
   rpc RunPodSandbox(RunPodSandboxRequest) returns (RunPodSandboxResponse) {}
   rpc StopPodSandbox(PodSandboxIdRequest) returns (Empty) {}
   rpc RemovePodSandbox(PodSandboxIdRequest) returns (Empty) {}
-  rpc CreateContainer(CreateContainerRequest) returns (CreateContainerResponse) {}
-  rpc StartContainer(ContainerIdRequest) returns (Empty) {}
-  rpc ContainerStatus(ContainerStatusRequest) returns (ContainerStatusResponse) {}
-}
+  rpc PodSandboxStatus(PodSandboxStatusRequest) returns (PodSandboxStatusResponse) {}
+${extension.rpcs}}
 
 message Empty {}
 message VersionRequest { string version = 1; }
@@ -74,44 +82,28 @@ message RunPodSandboxRequest {
 message RunPodSandboxResponse { string pod_sandbox_id = 1; }
 message PodSandboxIdRequest { string pod_sandbox_id = 1; }
 
-message ContainerMetadata {
-  string name = 1;
-  uint32 attempt = 2;
-}
-message ImageSpec { string image = 1; }
-message ContainerConfig {
-  ContainerMetadata metadata = 1;
-  ImageSpec image = 2;
-  repeated string command = 3;
-  repeated string args = 4;
-  string log_path = 11;
-}
-message CreateContainerRequest {
+message PodSandboxStatusRequest {
   string pod_sandbox_id = 1;
-  ContainerConfig config = 2;
-  PodSandboxConfig sandbox_config = 3;
-}
-message CreateContainerResponse { string container_id = 1; }
-message ContainerIdRequest { string container_id = 1; }
-message ContainerStatusRequest {
-  string container_id = 1;
   bool verbose = 2;
 }
-enum ContainerState {
-  CONTAINER_CREATED = 0;
-  CONTAINER_RUNNING = 1;
-  CONTAINER_EXITED = 2;
-  CONTAINER_UNKNOWN = 3;
+enum PodSandboxState {
+  SANDBOX_READY = 0;
+  SANDBOX_NOTREADY = 1;
 }
-message ContainerStatus {
+message PodSandboxStatus {
   string id = 1;
-  ContainerState state = 3;
-  int32 exit_code = 7;
-  string reason = 10;
-  string message = 11;
+  PodSandboxMetadata metadata = 2;
+  PodSandboxState state = 3;
+  int64 created_at = 4;
+  map<string, string> labels = 7;
+  map<string, string> annotations = 8;
+  string runtime_handler = 9;
 }
-message ContainerStatusResponse {
-  ContainerStatus status = 1;
+message PodSandboxStatusResponse {
+  PodSandboxStatus status = 1;
   map<string, string> info = 2;
 }
-`;
+${extension.messages}`;
+}
+
+export const CRI_PROTO = criProto();

@@ -1,0 +1,42 @@
+import type { RestartStrategy } from '../../api/installer-contract.ts';
+import type { Host } from '../host.ts';
+import type { ContainerdTarget } from './detect.ts';
+import { waitForContainerd, type ContainerdHealth } from './health.ts';
+import { restartContainerd } from './restart.ts';
+
+// What install and uninstall do to the running containerd, behind one interface: the real one
+// restarts and asks CRI; tests of the rollback paths pass their own and need no containerd.
+
+export interface ContainerdControl {
+  /** Restarts containerd so it loads its config as it is now. False when nothing was restarted (`--restart none`, k0s). */
+  restart(): Promise<boolean>;
+  /** Waits until containerd answers CRI, is ready and, when a handler is named, has it loaded. */
+  waitHealthy(handler: string | null): Promise<ContainerdHealth>;
+  /** One look, no waiting: does the running containerd have the handler? (null: cannot tell) */
+  handlerLoaded(handler: string): Promise<boolean | null>;
+}
+
+export interface ControlOptions {
+  restart: RestartStrategy;
+  healthTimeoutMs: number;
+  /** Where to look for processes: the host's /proc when the pod runs with hostPID. */
+  procRoot?: string | undefined;
+}
+
+export function controlContainerd(host: Host, target: ContainerdTarget, options: ControlOptions): ContainerdControl {
+  const socketPathHere = () => host.path(target.socketPath);
+  return {
+    async restart() {
+      const outcome = await restartContainerd({ strategy: options.restart, host, target, procRoot: options.procRoot });
+      return outcome.method !== 'none';
+    },
+    async waitHealthy(handler) {
+      return waitForContainerd({ socketPathHere: await socketPathHere(), handler, timeoutMs: options.healthTimeoutMs });
+    },
+    async handlerLoaded(handler) {
+      return waitForContainerd({ socketPathHere: await socketPathHere(), handler, timeoutMs: 0 })
+        .then((health) => health.handlerLoaded)
+        .catch(() => null);
+    },
+  };
+}
