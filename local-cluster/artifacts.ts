@@ -46,16 +46,17 @@ export function tarGz(entries: TarEntry[]): Buffer {
   return gzipSync(rawTar(entries));
 }
 
-export function shimBinary(revisionMarker = ''): Buffer {
-  const binary = readFileSync(RUNC_SHIM);
+/** A runnable shim binary: `source` (a runc shim) with a revision marker appended. */
+export function shimBinary(revisionMarker = '', source = RUNC_SHIM): Buffer {
+  const binary = readFileSync(source);
   return revisionMarker ? Buffer.concat([binary, Buffer.from(`\nshimkeeper-test-revision:${revisionMarker}\n`)]) : binary;
 }
 
 /** A release-style archive: the shim plus a licence file, as upstream shim releases ship. */
-export function shimArchive(name = 'containerd-shim-probe-v2', revisionMarker = ''): Buffer {
+export function shimArchive(name = 'containerd-shim-probe-v2', revisionMarker = '', source = RUNC_SHIM): Buffer {
   return tarGz([
     { path: 'LICENSE', data: Buffer.from('Apache-2.0\n'), mode: 0o644 },
-    { path: name, data: shimBinary(revisionMarker), mode: 0o755 },
+    { path: name, data: shimBinary(revisionMarker, source), mode: 0o755 },
   ]);
 }
 

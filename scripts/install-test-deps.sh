@@ -17,6 +17,11 @@ command -v iptables >/dev/null || missing+=(iptables)
 # The static pause binary of the e2e images is compiled here.
 command -v gcc >/dev/null || missing+=(gcc)
 compgen -G '/usr/lib/*-linux-gnu/libc.a' >/dev/null || missing+=(libc6-dev)
+# The Wasm fixtures (scripts/build-wasm-fixtures.sh): wat2wasm for the WASI app; libseccomp's
+# link-time library, pkg-config and protoc for the runwasi shim (cargo itself comes from rustup).
+command -v wat2wasm >/dev/null || missing+=(wabt)
+pkg-config --exists libseccomp 2>/dev/null || missing+=(libseccomp-dev pkg-config)
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

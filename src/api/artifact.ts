@@ -1,5 +1,6 @@
 // Which artifact one node gets for a Shim, and the revision that identifies it.
 
+import { redactUrl } from './redact.ts';
 import { computeRevision } from './revision.ts';
 import type { Shim } from './shim.ts';
 
@@ -79,7 +80,7 @@ export function resolveArtifact(shim: Shim, platform: NodePlatform): ArtifactRes
 
   if (!sha256 && fetch.insecureSkipChecksum !== true) {
     // validate.ts rejects this too; refuse here as well so nothing unverified is ever installed by accident.
-    return { supported: false, reason: `no sha256 for ${location} and insecureSkipChecksum is not set` };
+    return { supported: false, reason: `no sha256 for ${redactUrl(location)} and insecureSkipChecksum is not set` };
   }
   const normalizedSha = sha256 ? sha256.toLowerCase() : undefined;
   const revision = computeRevision({

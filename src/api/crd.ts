@@ -4,7 +4,7 @@
 
 import { ARCH_ALIASES } from './artifact.ts';
 import { API_GROUP, API_VERSION, SHIM_KIND, SHIM_PLURAL } from './names.ts';
-import { FETCH_STRATEGY_ANONYMOUS_HTTP, LIMITS, MAX_FAILING_NODES, PATTERNS } from './shim.ts';
+import { FETCH_STRATEGY_ANONYMOUS_HTTP, LIMITS, MAX_FAILING_NODES, NODE_DEFAULT_HANDLERS, PATTERNS } from './shim.ts';
 import { MESSAGES } from './validate.ts';
 
 export interface ValidationRule {
@@ -174,9 +174,25 @@ function specSchema(): SchemaProps {
         description: 'The RuntimeClass shimkeeper creates; pods using it land only on nodes where the shim works.',
         required: ['name', 'handler'],
         properties: {
-          name: str('RuntimeClass name.', { pattern: 'dnsSubdomain', maxLength: LIMITS.dnsSubdomain }),
-          handler: str('containerd runtime handler name, e.g. spin.', { pattern: 'dnsLabel', maxLength: LIMITS.dnsLabel }),
+          name: str(
+            'RuntimeClass name. shimkeeper creates it and deletes it with the Shim; a RuntimeClass of that name that shimkeeper did not create for this Shim is never changed, adopted or deleted (the Shim reports RuntimeClassConflict).',
+            { pattern: 'dnsSubdomain', maxLength: LIMITS.dnsSubdomain },
+          ),
+          handler: str(
+            'containerd runtime handler name, e.g. spin. One handler belongs to one Shim: of several Shims naming it, the oldest (then the first by name) installs, the others report HandlerConflict.',
+            { pattern: 'dnsLabel', maxLength: LIMITS.dnsLabel },
+          ),
+          takeOverExistingHandler: {
+            type: 'boolean',
+            description: `Replace a runtime that a node's containerd already has for this handler (its default runtime, e.g. ${NODE_DEFAULT_HANDLERS.join(', ')}, or a hand-written stanza); the replaced stanza is restored on uninstall. Default false: the installer refuses such nodes, and handlers that are a node default are refused at admission.`,
+          },
         },
+        'x-kubernetes-validations': [
+          {
+            rule: `!(self.handler in [${NODE_DEFAULT_HANDLERS.map((h) => `'${h}'`).join(', ')}]) || (has(self.takeOverExistingHandler) && self.takeOverExistingHandler)`,
+            message: MESSAGES.defaultHandler,
+          },
+        ],
       },
       rolloutStrategy: {
         type: 'object',
@@ -303,7 +319,8 @@ export function buildShimCrd(): CustomResourceDefinition {
           schema: {
             openAPIV3Schema: {
               type: 'object',
-              description: 'Shim installs a containerd shim on the nodes it targets and creates its RuntimeClass.',
+              description:
+                `Shim installs a containerd shim on the nodes it targets and creates its RuntimeClass. A Shim is root on every node it targets: grant create and update on shims to cluster administrators only. Its name must be a DNS label of at most ${LIMITS.shimName} characters, because it becomes a label value, part of node label keys, and a directory and file name on every node.`,
               required: ['spec'],
               properties: {
                 apiVersion: { type: 'string' },
@@ -312,8 +329,12 @@ export function buildShimCrd(): CustomResourceDefinition {
                 spec: specSchema(),
                 status: statusSchema(),
               },
+              // metadata is not part of the schema proper: the name rule has to sit at the root.
               'x-kubernetes-validations': [
-                { rule: `self.metadata.name.size() <= ${LIMITS.shimName}`, message: MESSAGES.shimNameLength },
+                {
+                  rule: `self.metadata.name.size() <= ${LIMITS.shimName} && self.metadata.name.matches(${celRegex(PATTERNS.dnsLabel)})`,
+                  message: MESSAGES.shimName,
+                },
               ],
             },
           },

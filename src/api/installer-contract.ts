@@ -55,8 +55,11 @@ export const INSTALLER_FLAGS = {
   containerdSocket: flag('containerd-socket'),
   restart: flag('restart'),
   shimBinary: flag('shim-binary'),
+  /** Replace a runtime the node's containerd already has for the handler (Shim spec.runtimeClass.takeOverExistingHandler). */
+  takeOverHandler: flag('take-over-handler', 'boolean'),
   maxArtifactBytes: flag('max-artifact-bytes'),
   downloadAttempts: flag('download-attempts'),
+  downloadTimeout: flag('download-timeout'),
   healthTimeout: flag('health-timeout'),
   lockWait: flag('lock-wait'),
   terminationLog: flag('termination-log'),
@@ -81,6 +84,7 @@ export const JOB_OWNED_FLAGS: readonly InstallerFlag[] = [
   'version',
   'runtimeOption',
   'shimBinary',
+  'takeOverHandler',
 ];
 
 /**
@@ -116,6 +120,9 @@ export const INSTALLER_ERROR_CODES = {
   UninstallFailed: { nodeIntact: true, meaning: 'the uninstall failed and was rolled back' },
   RestartFailed: { nodeIntact: true, meaning: 'containerd could not be restarted; rolled back' },
   ContainerdUnhealthy: { nodeIntact: true, meaning: 'containerd did not come back healthy; rolled back' },
+  ShimDoesNotStart: { nodeIntact: true, meaning: 'no pod sandbox could start through the handler; rolled back' },
+  HandlerOverridden: { nodeIntact: true, meaning: 'containerd loaded another definition of the handler (a drop-in wins); rolled back or refused' },
+  ConfigOverriddenByImport: { nodeIntact: true, meaning: 'an imported file replaces the CRI settings the stanza would go into; refused' },
   RollbackFailed: { nodeIntact: false, meaning: 'the change failed and so did undoing it: containerd needs attention' },
   InternalError: { nodeIntact: false, meaning: 'the installer broke in an unforeseen way' },
 } as const satisfies Record<string, { nodeIntact: boolean; meaning: string }>;
@@ -148,7 +155,21 @@ export interface ShimActionResult {
   changed: boolean;
   /** After uninstall: revisions whose binaries stay because running shims still execute them. */
   retainedRevisions?: string[];
+  /** After an install that changed something: how the handler was proven to work. */
+  verification?: Verification;
   timings?: Record<string, number>;
+}
+
+/**
+ * How an install proved its handler: containerd's loaded runtime names the installed binary and
+ * options, and a pod sandbox started through the handler (`started`), or could not be tried, with
+ * the reason (`skipped`: containerd was not restarted, or it has no sandbox image to start).
+ */
+export interface Verification {
+  sandbox: 'started' | 'skipped';
+  reason?: string;
+  /** Time to start, check and remove the sandbox. */
+  ms: number;
 }
 
 /** What `status` reports (run by people on a node; no Job runs it). */

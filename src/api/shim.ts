@@ -54,7 +54,17 @@ export interface RuntimeClassSpec {
   name: string;
   /** containerd runtime handler, e.g. `spin` (DNS label); also the RuntimeClass `handler`. */
   handler: string;
+  /**
+   * shimkeeper addition. Without it the installer never replaces a runtime already configured for
+   * the handler in a node's containerd (the default runtime, or a stanza someone wrote by hand), and
+   * the API refuses handlers that are the node default ({@link NODE_DEFAULT_HANDLERS}). Set it only
+   * to deliberately take over such a handler; the replaced stanza is restored on uninstall.
+   */
+  takeOverExistingHandler?: boolean;
 }
+
+/** Handlers that are a node's default runtime: a Shim may name them only with takeOverExistingHandler. */
+export const NODE_DEFAULT_HANDLERS: readonly string[] = ['runc'];
 
 export interface RollingSpec {
   /**
@@ -192,11 +202,15 @@ export const PATTERNS = {
 } as const;
 
 /**
- * Limits shared by schema and validation. The name limit keeps the derived node label key
- * `<name>.shim.runtime.shimkeeper.dev/ready` a valid (≤ 253 character) label prefix.
+ * Limits shared by schema and validation. A Shim's name must be a DNS label of at most 63
+ * characters (not the 253-character subdomain Kubernetes allows for cluster-scoped objects): it is
+ * a label value on the RuntimeClass and installer Jobs (max 63), the first part of the node label
+ * and annotation keys `<name>.shim.runtime.shimkeeper.dev/…`, and a directory and file name part on
+ * every node (`<install-dir>/<name>/…`, `<install-dir>/backups/<config>.<time>.<name>.bak`, max 255
+ * bytes each). test/unit/names-property.test.ts checks every place against this limit.
  */
 export const LIMITS = {
-  shimName: 253 - `.shim.${API_GROUP}`.length,
+  shimName: 63,
   dnsSubdomain: 253,
   dnsLabel: 63,
   location: 2048,
@@ -209,7 +223,8 @@ export const LIMITS = {
   labelValue: 63,
   version: 128,
   platformPart: 32,
-  shimBinary: 253,
+  /** A file name on nodes, with room for the installer's `.partial` and temp-file suffixes (255 bytes). */
+  shimBinary: 128,
 } as const;
 
 export interface EffectiveRollout {

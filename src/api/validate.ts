@@ -3,7 +3,7 @@
 // objects, servers without CEL) and tests can check rules without an API server.
 
 import { normalizeArch } from './artifact.ts';
-import { FETCH_STRATEGY_ANONYMOUS_HTTP, LIMITS, PATTERNS } from './shim.ts';
+import { FETCH_STRATEGY_ANONYMOUS_HTTP, LIMITS, NODE_DEFAULT_HANDLERS, PATTERNS } from './shim.ts';
 
 /** Messages the CRD's CEL rules also use, so users read the same words from kubectl and from status. */
 export const MESSAGES = {
@@ -13,7 +13,8 @@ export const MESSAGES = {
   platformSha256:
     'every fetchStrategy.platforms entry needs a sha256 (set fetchStrategy.insecureSkipChecksum: true to install without verification)',
   uniquePlatforms: 'fetchStrategy.platforms must not list the same os/arch twice (x86_64 = amd64, aarch64 = arm64)',
-  shimNameLength: `metadata.name must be at most ${LIMITS.shimName} characters (it prefixes node label keys)`,
+  shimName: `metadata.name must be a DNS label (lowercase letters, digits and '-', no dots) of at most ${LIMITS.shimName} characters: it becomes a label value, part of node label keys and a file name on nodes`,
+  defaultHandler: `spec.runtimeClass.handler names a node's default runtime (${NODE_DEFAULT_HANDLERS.join(', ')}): set spec.runtimeClass.takeOverExistingHandler: true to replace it deliberately`,
   intOrPercent: 'must be an integer of at least 1 or a percentage from 1% to 100%',
 } as const;
 
@@ -175,13 +176,9 @@ export function validateShim(shim: unknown): string[] {
   if (!isObject(metadata)) {
     errors.push('metadata is required');
   } else {
-    const nameErrors = checkString('metadata.name', metadata.name, {
-      pattern: 'dnsSubdomain',
-      maxLength: LIMITS.dnsSubdomain,
-      describe: 'must be a lowercase RFC 1123 subdomain',
-    });
-    errors.push(...nameErrors);
-    if (nameErrors.length === 0 && (metadata.name as string).length > LIMITS.shimName) errors.push(MESSAGES.shimNameLength);
+    const name = metadata.name;
+    if (typeof name !== 'string' || name.length === 0) errors.push('metadata.name must not be empty');
+    else if (name.length > LIMITS.shimName || !compiled.dnsLabel.test(name)) errors.push(MESSAGES.shimName);
   }
 
   const spec = shim.spec;
@@ -207,6 +204,9 @@ export function validateShim(shim: unknown): string[] {
   } else {
     errors.push(...checkString('spec.runtimeClass.name', runtimeClass.name, { pattern: 'dnsSubdomain', maxLength: LIMITS.dnsSubdomain, describe: 'must be a lowercase RFC 1123 subdomain' }));
     errors.push(...checkString('spec.runtimeClass.handler', runtimeClass.handler, { pattern: 'dnsLabel', maxLength: LIMITS.dnsLabel, describe: 'must be a lowercase RFC 1123 label (letters, digits, -)' }));
+    const takeOver = runtimeClass.takeOverExistingHandler;
+    if (takeOver !== undefined && typeof takeOver !== 'boolean') errors.push('spec.runtimeClass.takeOverExistingHandler must be a boolean');
+    if (NODE_DEFAULT_HANDLERS.includes(runtimeClass.handler as string) && takeOver !== true) errors.push(MESSAGES.defaultHandler);
   }
 
   errors.push(...validateRollout(spec.rolloutStrategy));

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { createServer, type Server } from 'node:http';
+import { parseAllowedArtifactLocations, type ArtifactLocationPrefix } from '../api/artifact-policy.ts';
 import os from 'node:os';
 import { KeepAliveKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
@@ -23,6 +24,8 @@ export interface ControllerConfig {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   logLevel: Level;
+  /** SHIMKEEPER_ALLOWED_ARTIFACT_URLS: comma-separated URL prefixes artifacts must lie under; empty = any. */
+  allowedArtifactLocations: ArtifactLocationPrefix[];
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ControllerConfig {
@@ -40,6 +43,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ControllerConfig {
     renewDeadlineMs: Number(env['LEASE_RENEW_DEADLINE_MS'] ?? 10_000),
     retryPeriodMs: Number(env['LEASE_RETRY_PERIOD_MS'] ?? 2_000),
     logLevel: (env['LOG_LEVEL'] as Level | undefined) ?? 'info',
+    allowedArtifactLocations: parseAllowedArtifactLocations(env['SHIMKEEPER_ALLOWED_ARTIFACT_URLS']),
   };
 }
 
@@ -79,7 +83,9 @@ async function main(): Promise<void> {
     identity: config.identity,
     log,
     metrics,
+    allowedArtifactLocations: config.allowedArtifactLocations,
   });
+  if (config.allowedArtifactLocations.length > 0) log.info('artifact locations restricted', { allowed: config.allowedArtifactLocations.map((p) => p.text) });
   const elector = new LeaderElector({
     kc,
     namespace: config.namespace,

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import http from 'node:http';
 import { detectContainerd } from './containerd/detect.ts';
 import { waitForContainerd } from './containerd/health.ts';
 import { describeError, InstallerError } from './errors.ts';
@@ -10,6 +9,43 @@ import { parseInstallerArgs, USAGE, type InstallerOptions } from './options.ts';
 import { report } from './report.ts';
 import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, type InstallerResult } from '../api/installer-contract.ts';
 import { uninstall } from './uninstall.ts';
+
+// Every run ends with exactly one JSON result, even one that breaks in an unforeseen way: the
+// controller reads nothing else, and a pod that dies without a result leaves it guessing.
+
+/** Whom a result is about and where it goes; refined once the command line is parsed. */
+const run = {
+  action: process.argv[2] ?? '',
+  shim: process.env[INSTALLER_FLAGS.shim.env] ?? '',
+  terminationLog: process.env[INSTALLER_FLAGS.terminationLog.env] || INSTALLER_DEFAULTS.terminationLog,
+  /** The result being or already reported, and the exit code that goes with it. */
+  reported: null as { written: Promise<void>; exitCode: number } | null,
+  crashing: false,
+};
+
+function reportOnce(result: InstallerResult, exitCode: number): Promise<void> {
+  run.reported ??= { written: report(result, run.terminationLog), exitCode };
+  return run.reported.written;
+}
+
+/**
+ * The safety net: an exception nothing caught (thrown from a callback, such as a socket's event
+ * handler inside a library) or a rejection nothing awaited. The run's state is unknown, so it
+ * reports InternalError (which the controller does not read as "node intact") and exits 1. When
+ * the result was already reported, it stands, and so does the exit code that goes with it.
+ */
+function crashed(kind: string, error: unknown): void {
+  process.stderr.write(`shimkeeper-installer: ${kind}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  if (run.crashing) return;
+  run.crashing = true;
+  // Writing the result is all that is left to do; never let it hold the process up.
+  setTimeout(() => process.exit(1), 5_000).unref();
+  const message = `the installer broke unexpectedly (${kind}): ${describeError(error)}`;
+  const exitCode = run.reported?.exitCode ?? 1;
+  reportOnce({ ok: false, action: run.action, shim: run.shim, code: 'InternalError', error: message }, 1).finally(() => process.exit(exitCode));
+}
+process.on('uncaughtException', (error) => crashed('uncaught exception', error));
+process.on('unhandledRejection', (reason) => crashed('unhandled rejection', reason));
 
 async function status(options: InstallerOptions): Promise<InstallerResult> {
   const host = new Host(options.hostRoot);
@@ -31,28 +67,27 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const code = error instanceof InstallerError ? error.code : 'InvalidArguments';
     process.stderr.write(`${describeError(error)}\n`);
-    await report({ ok: false, action: argv[0] ?? '', shim: process.env[INSTALLER_FLAGS.shim.env] ?? '', code, error: describeError(error).split('\n')[0]! }, process.env[INSTALLER_FLAGS.terminationLog.env] ?? INSTALLER_DEFAULTS.terminationLog);
+    await reportOnce({ ok: false, action: argv[0] ?? '', shim: run.shim, code, error: describeError(error).split('\n')[0]! }, 2);
     return 2;
   }
   if (options === 'help') {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (process.env['HTTPS_PROXY'] || process.env['HTTP_PROXY'] || process.env['https_proxy'] || process.env['http_proxy']) {
-    // Node's fetch ignores proxy variables unless told to honour them.
-    http.setGlobalProxyFromEnv();
-  }
+  Object.assign(run, { action: options.command, shim: options.shim, terminationLog: options.terminationLog });
   try {
     const result = options.command === 'install' ? await install(options) : options.command === 'uninstall' ? await uninstall(options) : await status(options);
-    await report(result, options.terminationLog);
+    await reportOnce(result, 0);
     return 0;
   } catch (error) {
     const code = error instanceof InstallerError ? error.code : 'InternalError';
     const message = describeError(error);
     process.stderr.write(`shimkeeper-installer ${options.command} ${options.shim}: ${message}\n`);
-    await report({ ok: false, action: options.command, shim: options.shim, code, error: message }, options.terminationLog);
+    await reportOnce({ ok: false, action: options.command, shim: options.shim, code, error: message }, 1);
     return 1;
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Once the result is out the run is over: nothing it leaves behind (a read stuck on a hung
+// network filesystem, a socket a server keeps open) may keep the pod from ending.
+process.exit(await main(process.argv.slice(2)));

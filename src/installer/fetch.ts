@@ -5,10 +5,17 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { EnvHttpProxyAgent, fetch, type Response } from 'undici';
 import { describeError, InstallerError } from './errors.ts';
 
 // Downloads the shim artifact to a private file and hashes it on the way. Nothing on the host
 // changes here: the caller verifies the digest before it touches containerd's files.
+//
+// The HTTP client is the undici package, not Node's bundled fetch: Node 24.21 bundles undici
+// 7.29.1, whose HTTP/1 parser throws an uncatchable AssertionError (`assert(!this.paused)` in
+// Parser.finish, nodejs/undici#5360) when a server closes the connection right after a body the
+// consumer has not drained yet, as HTTP/1.0 servers such as `python3 -m http.server` do. The fix
+// (nodejs/undici#5474) shipped in undici 8.6.0 and was not backported to 7.x.
 
 export interface FetchOptions {
   url: string;
@@ -20,6 +27,8 @@ export interface FetchOptions {
   readTimeoutMs: number;
   attempts: number;
   initialBackoffMs: number;
+  /** Time allowed for the whole download: every attempt and every backoff (--download-timeout). */
+  deadlineMs: number;
 }
 
 export interface FetchedArtifact {
@@ -35,25 +44,92 @@ export const DEFAULT_FETCH = {
   readTimeoutMs: 60_000,
   attempts: 4,
   initialBackoffMs: 1_000,
+  deadlineMs: 300_000,
 } as const;
 
 export async function fetchArtifact(options: FetchOptions): Promise<FetchedArtifact> {
   const url = parseArtifactUrl(options.url);
-  if (url.protocol === 'file:') return { ...(await copyLocalFile(fileURLToPath(url), options)), attempts: 1 };
+  const deadline = new Deadline(options.url, options.deadlineMs);
+  try {
+    if (url.protocol === 'file:') return { ...(await copyLocalFile(fileURLToPath(url), options, deadline)), attempts: 1 };
+    // HTTP_PROXY, HTTPS_PROXY and NO_PROXY (either case) are read here, as Node's fetch would with
+    // http.setGlobalProxyFromEnv().
+    const dispatcher = new EnvHttpProxyAgent();
+    try {
+      return await downloadWithRetries(url, options, dispatcher, deadline);
+    } finally {
+      await dispatcher.destroy().catch(() => {});
+    }
+  } finally {
+    deadline.clear();
+  }
+}
 
+async function downloadWithRetries(url: URL, options: FetchOptions, dispatcher: EnvHttpProxyAgent, deadline: Deadline): Promise<FetchedArtifact> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= options.attempts; attempt += 1) {
     try {
-      return { ...(await downloadOnce(url, options)), attempts: attempt };
+      return { ...(await downloadOnce(url, options, dispatcher, deadline.signal)), attempts: attempt };
     } catch (error) {
       lastError = error;
       await rm(options.destination, { force: true });
-      if (error instanceof InstallerError && !isRetryable(error) ) throw error;
-      if (attempt < options.attempts) await sleep(options.initialBackoffMs * 2 ** (attempt - 1));
+      if (deadline.signal.aborted) throw deadline.error(attempt, error);
+      if (error instanceof InstallerError && !isRetryable(error)) throw error;
+      if (attempt < options.attempts) {
+        await sleep(options.initialBackoffMs * 2 ** (attempt - 1), undefined, { signal: deadline.signal }).catch(() => {
+          throw deadline.error(attempt, error);
+        });
+      }
     }
   }
-  const reason = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new InstallerError('DownloadFailed', `download of ${options.url} failed after ${options.attempts} attempts: ${reason}`, { cause: lastError });
+  throw new InstallerError('DownloadFailed', `download of ${options.url} failed after ${options.attempts} attempts: ${reasonOf(lastError)}`, { cause: lastError });
+}
+
+/** The deadline of a whole download: aborts whatever attempt or backoff is running when it passes. */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly url: string;
+  private readonly ms: number;
+
+  constructor(url: string, ms: number) {
+    this.url = url;
+    this.ms = ms;
+    this.timer = setTimeout(() => this.controller.abort(new Error(`the download deadline of ${formatSeconds(ms)} passed`)), ms);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Rejects when the deadline passes. */
+  get passed(): Promise<never> {
+    const { signal } = this.controller;
+    return new Promise((_resolve, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+
+  error(attempts: number, lastError: unknown): InstallerError {
+    return new InstallerError(
+      'DownloadFailed',
+      `download of ${this.url} did not finish within its ${formatSeconds(this.ms)} deadline (--download-timeout) after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${reasonOf(lastError)}`,
+      { cause: lastError },
+    );
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 export function parseArtifactUrl(raw: string): URL {
@@ -74,25 +150,27 @@ function isRetryable(error: InstallerError): boolean {
   return retryableCodes.has(error.code);
 }
 
-async function downloadOnce(url: URL, options: FetchOptions): Promise<Omit<FetchedArtifact, 'attempts'>> {
+async function downloadOnce(url: URL, options: FetchOptions, dispatcher: EnvHttpProxyAgent, deadline: AbortSignal): Promise<Omit<FetchedArtifact, 'attempts'>> {
   const controller = new AbortController();
+  const signal = AbortSignal.any([controller.signal, deadline]);
   const connectTimer = setTimeout(() => controller.abort(new Error(`no response within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
   let response: Response;
   try {
-    response = await fetch(url, { signal: controller.signal, redirect: 'follow' });
+    // Redirects are followed as fetch does: at most 20, and only to http(s) URLs (never file://).
+    response = await fetch(url, { signal, redirect: 'follow', dispatcher });
   } catch (error) {
     throw new InstallerError('DownloadInterrupted', `cannot reach ${url.href}: ${describeError(error)}`, { cause: error });
   } finally {
     clearTimeout(connectTimer);
   }
   if (!response.ok) {
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => {});
     const code = response.status >= 500 || response.status === 429 || response.status === 408 ? 'HttpServerError' : 'HttpClientError';
     throw new InstallerError(code, `GET ${url.href} answered ${response.status} ${response.statusText}`);
   }
   const declared = Number(response.headers.get('content-length') ?? NaN);
   if (declared > options.maxBytes) {
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => {});
     throw tooLarge(url.href, options.maxBytes, declared);
   }
   if (!response.body) throw new InstallerError('DownloadInterrupted', `GET ${url.href} returned no body`);
@@ -105,10 +183,10 @@ async function downloadOnce(url: URL, options: FetchOptions): Promise<Omit<Fetch
   resetIdle();
   const meter = new HashingMeter(url.href, options.maxBytes, resetIdle);
   try {
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, createWriteStream(options.destination, { mode: 0o600 }));
+    await pipeline(Readable.fromWeb(response.body), meter, createWriteStream(options.destination, { mode: 0o600 }));
   } catch (error) {
     if (error instanceof InstallerError) throw error;
-    throw new InstallerError('DownloadInterrupted', `download of ${url.href} broke off after ${meter.bytes} bytes: ${describeError(error)}`, { cause: error });
+    throw new InstallerError('DownloadInterrupted', `download of ${url.href} broke off after ${meter.bytes} bytes: ${describeError(signal.reason ?? error)}`, { cause: error });
   } finally {
     clearTimeout(idleTimer);
   }
@@ -118,13 +196,17 @@ async function downloadOnce(url: URL, options: FetchOptions): Promise<Omit<Fetch
   return { path: options.destination, bytes: meter.bytes, sha256: meter.digest() };
 }
 
-async function copyLocalFile(source: string, options: FetchOptions): Promise<Omit<FetchedArtifact, 'attempts'>> {
+async function copyLocalFile(source: string, options: FetchOptions, deadline: Deadline): Promise<Omit<FetchedArtifact, 'attempts'>> {
   const meter = new HashingMeter(source, options.maxBytes, () => {});
   try {
-    await pipeline(createReadStream(source), meter, createWriteStream(options.destination, { mode: 0o600 }));
+    // A file:// artifact may sit on a network filesystem that hangs: the deadline holds here too,
+    // even while a read is stuck in the kernel (the streams end only when it returns).
+    const copied = pipeline(createReadStream(source), meter, createWriteStream(options.destination, { mode: 0o600 }), { signal: deadline.signal });
+    await Promise.race([copied, deadline.passed]);
   } catch (error) {
     await rm(options.destination, { force: true });
     if (error instanceof InstallerError) throw error;
+    if (deadline.signal.aborted) throw deadline.error(1, error);
     throw new InstallerError('DownloadFailed', `cannot read artifact ${source}: ${describeError(error)}`, { cause: error });
   }
   return { path: options.destination, bytes: meter.bytes, sha256: meter.digest() };

@@ -1,6 +1,7 @@
 import lockfile from 'proper-lockfile';
 import { InstallerError } from './errors.ts';
 import type { Host } from './host.ts';
+import { removeStaleWorkDirs } from './work-dir.ts';
 
 // Installers of different Shims may run on one node at the same time; they all edit the same
 // containerd config and restart the same containerd, so they take turns.
@@ -9,7 +10,10 @@ export interface LockOptions {
   waitMs: number;
 }
 
-/** Runs `work` holding the lock file `<install-dir>/.lock` (install-dir a host path). */
+/**
+ * Runs `work` holding the lock file `<install-dir>/.lock` (install-dir a host path), after removing
+ * the scratch dirs that killed runs left behind (work-dir.ts).
+ */
 export async function withHostLock<T>(host: Host, installDir: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
   await host.mkdir(installDir);
   const installDirHere = await host.path(installDir);
@@ -32,6 +36,7 @@ export async function withHostLock<T>(host: Host, installDir: string, options: L
     );
   }
   try {
+    await removeStaleWorkDirs(host, installDir);
     return await work();
   } finally {
     await release().catch(() => {});

@@ -1,9 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { ShimActionResult } from '../api/installer-contract.ts';
+import type { ShimActionResult, Verification } from '../api/installer-contract.ts';
 import { computeRevision } from '../api/revision.ts';
-import type { RuntimeStanza } from './containerd/config-edit.ts';
+import { stanzaAsParsed, type RuntimeStanza } from './containerd/config-edit.ts';
 import { planInstallConfig, readConfig, type ConfigSnapshot, type PlannedConfig } from './containerd/config-file.ts';
+import { checkImports } from './containerd/imports.ts';
+import { runtimeTypeFor } from './containerd/runtime-type.ts';
 import { detectContainerd, type ContainerdTarget } from './containerd/detect.ts';
 import { InstallerError } from './errors.ts';
 import { extractShim, MAX_ARCHIVE_ENTRIES, UNPACK_RATIO } from './extract.ts';
@@ -15,6 +17,7 @@ import { collectOldRevisions, isExecutableFile, placeBinary, revisionDir } from 
 import { changeConfig, containerdFor, restartOntoChange, type InstallerSeams, type NodeRun } from './node-change.ts';
 import type { InstallerOptions } from './options.ts';
 import { UndoStack } from './undo.ts';
+import { makeWorkDir } from './work-dir.ts';
 
 // install: detect → (lock) prepare → fetch and place the binary → plan the config → apply it
 // (write, restart) → check health → record state → collect old revisions. The host changes only
@@ -44,6 +47,8 @@ interface Applied {
   planned: PlannedConfig;
   restarted: boolean;
   containerdVersion: string;
+  /** Absent on a no-op re-run, which proves nothing anew. */
+  verification?: Verification;
 }
 
 export async function install(options: InstallerOptions, seams: InstallerSeams = {}): Promise<ShimActionResult> {
@@ -73,13 +78,18 @@ async function prepare(options: InstallerOptions, host: Host, target: Containerd
   return { options, host, target, containerd: containerdFor(host, target, options, seams), undo, revision, state, previous, before, timings: {} };
 }
 
-/** Every step that changes the node; each records its inverse on run.undo. */
+/** Every step that changes the node; each records its inverse on run.undo. The last one proves the result. */
 async function changeNode(run: InstallRun): Promise<Applied> {
+  const running = await run.containerd.look(run.options.handler);
+  await checkImports(run.host, run.target, run.before, run.options.handler, running?.version ?? null);
   const binary = await binaryFor(run);
-  const planned = timed(run.timings, 'configureMs', () => planConfig(run, binary));
-  const restarted = await applyChange(run, planned, binary);
+  const stanza = stanzaFor(run, binary, running?.version ?? null);
+  const planned = timed(run.timings, 'configureMs', () => planInstallConfig(run.target, run.before, { shim: run.options.shim, stanza, previous: run.previous?.splice }));
+  const restarted = await applyChange(run, planned, binary, running?.handlerLoaded ?? null);
   const containerdVersion = await checkHealth(run, restarted);
-  return { binary, planned, restarted, containerdVersion };
+  const applied: Applied = { binary, planned, restarted, containerdVersion };
+  if (restarted || planned.changed || binary.placedNow) applied.verification = await verify(run, stanza, restarted);
+  return applied;
 }
 
 /** The previous install's binary when the revision is the same and still there; otherwise a fresh one. */
@@ -94,10 +104,10 @@ async function binaryFor(run: InstallRun): Promise<ShimBinary> {
 /** Downloads, verifies and unpacks the artifact in a private work dir, then places the binary in its revision dir. */
 async function fetchAndPlace(run: InstallRun): Promise<ShimBinary> {
   const { options, host, timings } = run;
-  const workDirHere = await mkdtemp(path.join(await host.path(options.installDir), '.work-'));
+  const workDirHere = await makeWorkDir(host, options.installDir);
   try {
     const downloadStarted = Date.now();
-    const artifact = await fetchArtifact({ url: options.url, destination: path.join(workDirHere, 'artifact'), ...DEFAULT_FETCH, maxBytes: options.maxArtifactBytes, attempts: options.downloadAttempts });
+    const artifact = await fetchArtifact({ url: options.url, destination: path.join(workDirHere, 'artifact'), ...DEFAULT_FETCH, maxBytes: options.maxArtifactBytes, attempts: options.downloadAttempts, deadlineMs: options.downloadTimeoutMs });
     timings['downloadMs'] = Date.now() - downloadStarted;
     timings['artifactBytes'] = artifact.bytes;
     if (options.sha256) timed(timings, 'verifyMs', () => verifyDigest(artifact, options.sha256, options.url));
@@ -134,21 +144,17 @@ function recordPlacedRevision(run: InstallRun, dir: string): void {
   });
 }
 
-function planConfig(run: InstallRun, binary: ShimBinary): PlannedConfig {
-  const { options, previous } = run;
-  // runtime_type holds the binary's absolute path: containerd 1.6 resolves only that (it ignores
-  // runtime_path when starting a sandbox), and later versions accept it too. runtime_path says
-  // the same for 1.7+, where it is the documented field.
-  const stanza: RuntimeStanza = { handler: options.handler, runtimeType: binary.binaryPath, runtimePath: binary.binaryPath, options: options.runtimeOptions };
-  return planInstallConfig(run.target, run.before, { shim: options.shim, stanza, previous: previous?.splice });
+/** The handler's stanza for the containerd running now (runtime-type.ts says why the version matters). */
+function stanzaFor(run: InstallRun, binary: ShimBinary, containerdVersion: string | null): RuntimeStanza {
+  const { options } = run;
+  return { handler: options.handler, runtimeType: runtimeTypeFor(binary.binaryPath, containerdVersion), runtimePath: binary.binaryPath, options: options.runtimeOptions };
 }
 
 /**
  * Writes the config and restarts containerd when something changed or its running config lacks
  * the handler; a re-run that finds everything in place restarts nothing. Returns whether it restarted.
  */
-async function applyChange(run: InstallRun, planned: PlannedConfig, binary: ShimBinary): Promise<boolean> {
-  const loadedNow = await run.containerd.handlerLoaded(run.options.handler);
+async function applyChange(run: InstallRun, planned: PlannedConfig, binary: ShimBinary, loadedNow: boolean | null): Promise<boolean> {
   await changeConfig(run, planned);
   if (!planned.changed && !binary.placedNow && loadedNow !== false) return false;
   const started = Date.now();
@@ -163,6 +169,18 @@ async function checkHealth(run: InstallRun, restarted: boolean): Promise<string>
   const health = await run.containerd.waitHealthy(restarted ? run.options.handler : null);
   run.timings['healthMs'] = Date.now() - started;
   return health.version;
+}
+
+/**
+ * Proves the change: containerd loaded the stanza as written and a pod sandbox starts through the
+ * handler. A containerd that was not restarted (`--restart none`, k0s) has not loaded it yet.
+ */
+async function verify(run: InstallRun, stanza: RuntimeStanza, restarted: boolean): Promise<Verification> {
+  if (!restarted) return { sandbox: 'skipped', reason: 'containerd was not restarted, so it has not loaded the handler yet', ms: 0 };
+  const expected = { handler: stanza.handler, runtimeType: stanza.runtimeType, runtimePath: stanza.runtimePath, options: stanzaOptionsAsParsed(stanza), configPath: run.target.configPath };
+  const verification = await run.containerd.verify(expected, stanza.options['SystemdCgroup'] === 'true');
+  run.timings['verifyMs'] = verification.ms;
+  return verification;
 }
 
 /** Writes state.json when the record changed (a no-op re-run writes nothing). */
@@ -189,7 +207,7 @@ async function record(run: InstallRun, { binary, planned }: Applied): Promise<vo
   await writeHostState(run.host, options.installDir, run.state);
 }
 
-function result(run: InstallRun, { binary, planned, restarted, containerdVersion }: Applied): ShimActionResult {
+function result(run: InstallRun, { binary, planned, restarted, containerdVersion, verification }: Applied): ShimActionResult {
   const { options, target } = run;
   return {
     ok: true,
@@ -205,8 +223,13 @@ function result(run: InstallRun, { binary, planned, restarted, containerdVersion
     containerdVersion,
     restarted,
     changed: planned.changed || binary.placedNow,
+    ...(verification ? { verification } : {}),
     timings: run.timings,
   };
+}
+
+function stanzaOptionsAsParsed(stanza: RuntimeStanza): Record<string, unknown> {
+  return (stanzaAsParsed(stanza)['options'] as Record<string, unknown> | undefined) ?? {};
 }
 
 function timed<T>(timings: Timings, key: string, work: () => T): T {

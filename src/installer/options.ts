@@ -29,6 +29,8 @@ export interface InstallerOptions {
   shimBinary?: string | undefined;
   maxArtifactBytes: number;
   downloadAttempts: number;
+  /** The whole download, every attempt included. */
+  downloadTimeoutMs: number;
   healthTimeoutMs: number;
   lockWaitMs: number;
   terminationLog: string;
@@ -64,6 +66,8 @@ Flags (each also read from the environment variable in upper snake case, e.g. HO
   --max-artifact-bytes N     refuse larger downloads (default ${DEFAULT_FETCH.maxBytes}); archives
                              may unpack to at most ${UNPACK_RATIO} times this
   --download-attempts N      tries per download, with exponential backoff (default ${DEFAULT_FETCH.attempts})
+  --download-timeout SECONDS how long the whole download may take, retries included
+                             (default ${DEFAULT_FETCH.deadlineMs / 1000})
   --health-timeout SECONDS   how long containerd may take to come back (default 60)
   --lock-wait SECONDS        how long to wait for another installer on this node (default 300)
   --termination-log PATH     where the result is also written (default /dev/termination-log)
@@ -112,6 +116,7 @@ export function parseInstallerArgs(argv: string[], env: NodeJS.ProcessEnv): Inst
     shimBinary: read('shimBinary'),
     maxArtifactBytes: positiveNumber('max-artifact-bytes', read('maxArtifactBytes'), DEFAULT_FETCH.maxBytes),
     downloadAttempts: Math.floor(positiveNumber('download-attempts', read('downloadAttempts'), DEFAULT_FETCH.attempts)),
+    downloadTimeoutMs: positiveNumber('download-timeout', read('downloadTimeout'), DEFAULT_FETCH.deadlineMs / 1000) * 1000,
     healthTimeoutMs: positiveNumber('health-timeout', read('healthTimeout'), 60) * 1000,
     lockWaitMs: positiveNumber('lock-wait', read('lockWait'), 300) * 1000,
     terminationLog: read('terminationLog') ?? INSTALLER_DEFAULTS.terminationLog,

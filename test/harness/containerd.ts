@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { waitForContainerd } from '../../src/installer/containerd/health.ts';
 import { findSocketOwner } from '../../src/installer/containerd/restart.ts';
 import { CriClient } from '../../src/installer/cri/cri-client.ts';
+import type { ContainerdRelease } from './containerd-releases.ts';
 import { CRI_TEST_PROTO } from './cri-test-proto.ts';
 
 // A real containerd for tests: Debian's containerd + runc with its own config, root, state and
@@ -68,6 +69,8 @@ process.on('exit', () => {
 
 export interface ContainerdOptions {
   config?: (dir: string) => string;
+  /** Which containerd runs (with the runc shim of its release); Debian's by default. */
+  release?: ContainerdRelease;
   /**
    * Fault injection: while the config contains this text, the supervisor's containerd "refuses"
    * to start (exits at once), as a real containerd does with a config it cannot load.
@@ -92,7 +95,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
          containerd --config "$CONFIG" >>"$LOG" 2>&1; sleep 0.2
        done`,
     ],
-    { env: { ...process.env, STOP: stopFile, CONFIG: configPath, LOG: logPath, REFUSE: options.refuseConfigContaining ?? '', PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: 'ignore', detached: true },
+    { env: { ...process.env, STOP: stopFile, CONFIG: configPath, LOG: logPath, REFUSE: options.refuseConfigContaining ?? '', PATH: releasePath(options.release) }, stdio: 'ignore', detached: true },
   );
   // Synchronous, so it also works from an 'exit' handler. Never shell out to kill(1) with a
   // negative PID: some versions read it as a signal and end up signalling every process.
@@ -131,6 +134,12 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
   await instance.ready();
   await importTestImage(instance);
   return instance;
+}
+
+/** containerd and its runc shim resolve from the release's directory first. */
+function releasePath(release: ContainerdRelease | undefined): string {
+  const base = process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin';
+  return release?.binDir ? `${release.binDir}:${base}` : base;
 }
 
 function signalQuietly(pid: number): void {

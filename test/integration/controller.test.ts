@@ -25,11 +25,13 @@ let agent: TestNodeAgent;
 let controllerKubeconfig: string;
 let logDir: string;
 const controllers: ControllerProcess[] = [];
-/** Per-test Job behaviour; the agent asks it for every Job. */
-let behaviour: (node: string, revision: string) => NodeBehaviour = () => ({ outcome: 'succeed', delayMs: 100 });
+/** Per-test Job behaviour; the agent asks it for every Job (`env`: the installer's environment). */
+let behaviour: (node: string, revision: string, env: Record<string, string>) => NodeBehaviour = () => ({ outcome: 'succeed', delayMs: 100 });
+/** Every controller runs with this allow-list: the tests' artifacts all come from example.com. */
+const ALLOWED_ARTIFACT_URLS = 'https://example.com/';
 
 function startController(identity: string, env: Record<string, string> = {}): Promise<ControllerProcess> {
-  return startControllerProcess({ kubeconfigPath: controllerKubeconfig, namespace: NAMESPACE, identity, logDir, env }).then((c) => {
+  return startControllerProcess({ kubeconfigPath: controllerKubeconfig, namespace: NAMESPACE, identity, logDir, env: { SHIMKEEPER_ALLOWED_ARTIFACT_URLS: ALLOWED_ARTIFACT_URLS, ...env } }).then((c) => {
     controllers.push(c);
     return c;
   });
@@ -54,7 +56,7 @@ beforeAll(async () => {
   const asked: Behaviour = (job) => {
     const env = Object.fromEntries((job.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
     const annotations = job.metadata?.annotations ?? {};
-    return behaviour(job.spec?.template.spec?.nodeName ?? '', annotations[`${API_GROUP}/revision`] ?? env['URL'] ?? '');
+    return behaviour(job.spec?.template.spec?.nodeName ?? '', annotations[`${API_GROUP}/revision`] ?? env['URL'] ?? '', env);
   };
   agent = await startTestNodeAgent(server.kubeconfigPath, NAMESPACE, asked);
   await startController('controller-a');
@@ -250,6 +252,93 @@ describe('shimkeeper controller on a real API server', () => {
     await waitFor('standby leads', async () => (await standby.metric('shimkeeper_leader')) === 1 || undefined, 30_000, diagnostics);
     await createNodes(core, ['ha-2'], { labels: { ha: 'true' } });
     await waitForShim('ha', 'ready on the new node by the new leader', (s) => s.status?.nodesReady === 2);
+  });
+
+  it('two Shims with one handler: the first keeps it, the second installs nothing and says why, then takes over when the first is gone', async () => {
+    behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
+    await createNodes(core, ['dup-1'], { labels: { dup: 'true' } });
+    await applyShim('dup-first', shimSpec({ nodeSelector: { dup: 'true' }, runtimeClass: { name: 'dup-first', handler: 'dup' } }));
+    await waitForShim('dup-first', 'Ready', (s) => condition(s, 'Ready')?.status === 'True' && s.status?.nodesReady === 1);
+    await applyShim('dup-second', shimSpec({ nodeSelector: { dup: 'true' }, runtimeClass: { name: 'dup-second', handler: 'dup' }, sha256: SHA('e') }));
+    const blocked = await waitForShim('dup-second', 'HandlerConflict', (s) => condition(s, 'Ready')?.reason === 'HandlerConflict');
+    expect(condition(blocked, 'Ready')).toMatchObject({ status: 'False' });
+    expect(condition(blocked, 'Ready')?.message).toContain('Shim dup-first');
+    expect(condition(blocked, 'Degraded')).toMatchObject({ status: 'True', reason: 'HandlerConflict' });
+    const events = await core.listNamespacedEvent({ namespace: 'default' });
+    expect(events.items.filter((e) => e.involvedObject.name === 'dup-second' && e.reason === 'HandlerConflict').length).toBeGreaterThan(0);
+    await sleep(1_500);
+    expect(agent.timeline.filter((e) => e.job.startsWith('dup-second-'))).toEqual([]);
+    await expect(nodeApi.readRuntimeClass({ name: 'dup-second' })).rejects.toThrow();
+    expect(nodeState(await node('dup-1'), 'dup-first')).toMatchObject({ ready: true });
+    expect(nodeState(await node('dup-1'), 'dup-second')).toEqual({ ready: false });
+
+    await custom.deleteClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'shims', name: 'dup-first' });
+    await waitForShim('dup-second', 'Ready once dup-first is gone', (s) => condition(s, 'Ready')?.status === 'True' && s.status?.nodesReady === 1, 90_000);
+    expect(nodeState(await node('dup-1'), 'dup-first')).toEqual({ ready: false });
+    const dupJobs = agent.timeline.filter((e) => e.node === 'dup-1').map((e) => `${e.job.startsWith('dup-first-') ? 'first' : 'second'} ${e.action}`);
+    expect(dupJobs).toEqual(['first install', 'first uninstall', 'second install']);
+    expect((await nodeApi.readRuntimeClass({ name: 'dup-second' })).handler).toBe('dup');
+  });
+
+  it("never adopts, changes or deletes an admin's RuntimeClass that a Shim happens to name", async () => {
+    const adminClass = {
+      apiVersion: 'node.k8s.io/v1',
+      kind: 'RuntimeClass',
+      metadata: { name: 'gvisor', labels: { team: 'platform' } },
+      handler: 'runsc',
+      overhead: { podFixed: { memory: '64Mi', cpu: '250m' } },
+      scheduling: { nodeSelector: { sandbox: 'gvisor' } },
+    };
+    await nodeApi.createRuntimeClass({ body: adminClass });
+    const before = await nodeApi.readRuntimeClass({ name: 'gvisor' });
+    const fields = (rc: typeof before) => JSON.stringify([rc.metadata?.uid, rc.metadata?.resourceVersion, rc.metadata?.labels, rc.metadata?.ownerReferences, rc.handler, rc.overhead, rc.scheduling]);
+
+    await createNodes(core, ['gv-1'], { labels: { gv: 'true' } });
+    await applyShim('gv', shimSpec({ nodeSelector: { gv: 'true' }, runtimeClass: { name: 'gvisor', handler: 'gv' } }));
+    const conflicted = await waitForShim('gv', 'RuntimeClassConflict', (s) => condition(s, 'Degraded')?.reason === 'RuntimeClassConflict' && s.status?.nodesReady === 1);
+    expect(condition(conflicted, 'Degraded')?.message).toContain('RuntimeClass gvisor (handler runsc)');
+    const events = await core.listNamespacedEvent({ namespace: 'default' });
+    expect(events.items.filter((e) => e.involvedObject.name === 'gv' && e.reason === 'RuntimeClassConflict').length).toBeGreaterThan(0);
+    expect(fields(await nodeApi.readRuntimeClass({ name: 'gvisor' }))).toBe(fields(before));
+
+    await custom.deleteClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'shims', name: 'gv' });
+    await waitFor('Shim gv gone', async () => (await getShim('gv')) === undefined || undefined, 60_000, diagnostics);
+    expect(fields(await nodeApi.readRuntimeClass({ name: 'gvisor' }))).toBe(fields(before));
+  });
+
+  it('installs nothing from a location outside the allow-list, and says so', async () => {
+    await createNodes(core, ['evil-1'], { labels: { evil: 'true' } });
+    await applyShim('evil', shimSpec({ nodeSelector: { evil: 'true' }, runtimeClass: { name: 'evil', handler: 'evil' }, url: 'https://example.com.evil.net/containerd-shim-spin-v2.tar.gz' }));
+    const refused = await waitForShim('evil', 'ArtifactNotAllowed', (s) => condition(s, 'Ready')?.reason === 'ArtifactNotAllowed');
+    expect(condition(refused, 'Ready')?.message).toContain('https://example.com.evil.net/containerd-shim-spin-v2.tar.gz');
+    const events = await core.listNamespacedEvent({ namespace: 'default' });
+    expect(events.items.filter((e) => e.involvedObject.name === 'evil' && e.reason === 'ArtifactNotAllowed').length).toBeGreaterThan(0);
+    await sleep(1_500);
+    expect(agent.timeline.filter((e) => e.node === 'evil-1')).toEqual([]);
+    await expect(nodeApi.readRuntimeClass({ name: 'evil' })).rejects.toThrow();
+
+    // Moved under the allow-list, it installs.
+    await applyShim('evil', shimSpec({ nodeSelector: { evil: 'true' }, runtimeClass: { name: 'evil', handler: 'evil' } }));
+    await waitForShim('evil', 'Ready once allowed', (s) => condition(s, 'Ready')?.status === 'True' && s.status?.nodesReady === 1);
+  });
+
+  it('never writes the credentials of an artifact URL into Events, node annotations, the Shim status or its logs', async () => {
+    const secretUrl = 'https://deploy:pwLEAK1234@example.com/containerd-shim-spin-v2.tar.gz?X-Amz-Signature=SIGLEAK5678&X-Amz-Expires=600';
+    behaviour = (n, _revision, env) =>
+      n === 'leak-1'
+        ? { outcome: 'fail', delayMs: 100, result: { ok: false, action: 'install', shim: 'leak', code: 'DownloadFailed', error: `download of ${env['URL']} failed: HTTP 403` } }
+        : { outcome: 'succeed', delayMs: 100 };
+    await createNodes(core, ['leak-1'], { labels: { leak: 'true' } });
+    await applyShim('leak', shimSpec({ nodeSelector: { leak: 'true' }, runtimeClass: { name: 'leak', handler: 'leak' }, url: secretUrl }));
+    const failed = await waitForShim('leak', 'the node failed', (s) => s.status?.nodesFailed === 1 && condition(s, 'Progressing')?.reason === 'RolloutPaused');
+    await sleep(1_000); // the Events about it
+    const annotation = (await node('leak-1')).metadata?.annotations?.[statusAnnotationKey('leak')] ?? '';
+    const events = (await core.listNamespacedEvent({ namespace: 'default' })).items.filter((e) => e.message?.includes('leak'));
+    const written = [JSON.stringify(failed.status), annotation, JSON.stringify(events.map((e) => e.message)), ...controllers.map((c) => c.logs())].join('\n');
+    expect(annotation).toContain('example.com/containerd-shim-spin-v2.tar.gz');
+    expect(events.some((e) => e.reason === 'InstallFailed' && e.message?.includes('example.com/containerd-shim-spin-v2.tar.gz'))).toBe(true);
+    expect(written).not.toMatch(/pwLEAK1234|SIGLEAK5678/);
+    behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
   });
 
   it('deleting a Shim removes the RuntimeClass, uninstalls the shim everywhere, then drops the finalizer', async () => {

@@ -82,6 +82,8 @@ spec:
     ['per-platform artifacts (x86_64 and aarch64 spellings)', (s) => (s.spec.fetchStrategy = { platforms: [{ os: 'linux', arch: 'x86_64', location: 'https://e.com/a', sha256: SHA_A }, { os: 'linux', arch: 'aarch64', location: 'https://e.com/b', sha256: SHA_B }] })],
     ['an explicit checksum opt-out', (s) => { delete s.spec.fetchStrategy.anonHttp.sha256; s.spec.fetchStrategy.insecureSkipChecksum = true; }],
     ['a prerelease version with a leading v', (s) => (s.spec.version = 'v1.2.3-rc.1+build.5')],
+    ['a 63-character name', (s) => (s.metadata.name = 'a'.repeat(63))],
+    ['the runc handler with the explicit opt-in', (s) => (s.spec.runtimeClass = { name: 'runc-override', handler: 'runc', takeOverExistingHandler: true })],
   ])('accepts %s', (_name, mutate) => {
     const result = kubectl(['create', '--dry-run=server', '-f', '-'], shim(mutate));
     expect(result.ok, result.out).toBe(true);
@@ -104,7 +106,11 @@ spec:
     ['an invalid nodeSelector key', (s) => (s.spec.nodeSelector = { 'bad key': 'x' }), /nodeSelector keys must be valid label keys/],
     ['a runtime option key that is not a plain TOML key', (s) => (s.spec.containerdRuntimeOptions = { 'a.b': 'x' }), /containerdRuntimeOptions keys must be letters, digits, _ or -/],
     ['a shimBinary with a path', (s) => (s.spec.shimBinary = 'bin/containerd-shim-spin-v2'), /spec\.shimBinary in body should match/],
-    ['a name too long for node label keys', (s) => (s.metadata.name = 'a'.repeat(226)), /metadata\.name must be at most 225 characters \(it prefixes node label keys\)/],
+    ['a 64-character name (a label value holds 63)', (s) => (s.metadata.name = 'a'.repeat(64)), /metadata\.name must be a DNS label \(lowercase letters, digits and '-', no dots\) of at most 63 characters/],
+    ['a 194-character name (its backup file name on nodes would pass 255 bytes)', (s) => (s.metadata.name = 'a'.repeat(194)), /metadata\.name must be a DNS label/],
+    ['a dotted name', (s) => (s.metadata.name = 'spin.v2'), /metadata\.name must be a DNS label/],
+    ['the node default handler runc without the opt-in', (s) => (s.spec.runtimeClass.handler = 'runc'), /spec\.runtimeClass\.handler names a node's default runtime \(runc\): set spec\.runtimeClass\.takeOverExistingHandler: true/],
+    ['a shimBinary longer than a node file name allows', (s) => (s.spec.shimBinary = `containerd-shim-${'x'.repeat(120)}-v2`), /spec\.shimBinary: Too long/],
     ['no runtimeClass', (s) => delete s.spec.runtimeClass, /spec\.runtimeClass: Required value/],
   ])('refuses %s with a clear message', (_name, mutate, message) => {
     const result = kubectl(['apply', '-f', '-'], shim(mutate));

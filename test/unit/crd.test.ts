@@ -158,7 +158,7 @@ describe('the Shim CRD', () => {
     expect(spec.properties!.runtimeClass!.properties!.name!.pattern).toBe(PATTERNS.dnsSubdomain);
     const messages = new Set<string>();
     walk(schema, '', (node) => node['x-kubernetes-validations']?.forEach((rule) => messages.add(rule.message)));
-    for (const message of [MESSAGES.fetchSource, MESSAGES.anonHttpSha256, MESSAGES.platformSha256, MESSAGES.uniquePlatforms, MESSAGES.intOrPercent, MESSAGES.shimNameLength]) {
+    for (const message of [MESSAGES.fetchSource, MESSAGES.anonHttpSha256, MESSAGES.platformSha256, MESSAGES.uniquePlatforms, MESSAGES.intOrPercent, MESSAGES.shimName, MESSAGES.defaultHandler]) {
       expect(messages).toContain(message);
     }
     expect(fetch.properties!.platforms!['x-kubernetes-validations']![0]!.rule).toContain("'x86_64' ? 'amd64'");

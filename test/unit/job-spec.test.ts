@@ -196,9 +196,9 @@ describe('installerJob', () => {
     expect(installerJobIdentity({ metadata: { labels: { 'app.kubernetes.io/name': 'other' } } })).toBeNull();
   });
 
-  it('keeps labels valid for 253-character node names and long Shim names', () => {
+  it('keeps labels valid for 253-character node names and the longest Shim names', () => {
     const node = `${'ip-10-0-12-34.'.repeat(17)}internal`.slice(0, 253);
-    const shimName = `a${'.b'.repeat(100)}`;
+    const shimName = `a${'-b'.repeat(31)}`;
     const long = createJobFor(makeShim({}, { name: shimName }), makeNode(node));
     const longJob = installerJob(long, ctx);
     for (const value of Object.values(longJob.metadata!.labels!)) {

@@ -1,6 +1,7 @@
 // The hand-written manifests agree with themselves and with the code: the kustomization lists what
 // is there, the Deployment runs as the service account RBAC binds, and RBAC grants exactly what
 // src/controller/api-needs.ts says the controller uses (nothing missing, nothing extra).
+import { parseAllowedArtifactLocations } from '../../src/api/artifact-policy.ts';
 import {
   loadAllYaml,
   type KubernetesObject,
@@ -97,6 +98,9 @@ describe('manifests', () => {
 
     const env = Object.fromEntries((container!.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
     expect(env).toMatchObject({ SHIMKEEPER_INSTALLER_IMAGE: 'shimkeeper-installer:dev', POD_NAMESPACE: 'metadata.namespace', POD_NAME: 'metadata.name' });
+    // The artifact allow-list is there to be filled in, empty (any location) by default.
+    expect(env['SHIMKEEPER_ALLOWED_ARTIFACT_URLS']).toBe('');
+    expect(parseAllowedArtifactLocations(env['SHIMKEEPER_ALLOWED_ARTIFACT_URLS'])).toEqual([]);
 
     expect(container!.ports).toEqual([{ name: 'http-metrics', containerPort: 8080, protocol: 'TCP' }]);
     expect(container!.livenessProbe?.httpGet).toMatchObject({ path: '/healthz', port: 'http-metrics' });

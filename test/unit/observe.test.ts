@@ -1,7 +1,9 @@
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { observeJob } from '../../src/controller/installer-job/observe.ts';
-import { nodeChangeMatters, observeNode } from '../../src/controller/shell/observe.ts';
+import { nodeChangeMatters, observeNode, observeRuntimeClass, plannerInput } from '../../src/controller/shell/observe.ts';
+import { parseAllowedArtifactLocations } from '../../src/api/artifact-policy.ts';
+import { makeShim, T0 } from './planner-fixtures.ts';
 
 const job = (conditions: V1Job['status'] = {}): V1Job => ({
   metadata: {
@@ -57,5 +59,22 @@ describe('observed state from API objects', () => {
     expect(nodeChangeMatters(node, heartbeat)).toBe(false);
     expect(nodeChangeMatters(node, { ...node, metadata: { ...node.metadata, labels: { a: 'c' } } })).toBe(true);
     expect(nodeChangeMatters(undefined, node)).toBe(true);
+  });
+
+  it('RuntimeClasses: uid and owner uids, which decide whether a class is the Shim\'s own', () => {
+    const rc = { handler: 'spin', metadata: { name: 'x', uid: 'u1', labels: { a: 'b' }, ownerReferences: [{ apiVersion: 'v', kind: 'Shim', name: 'spin', uid: 'uid-spin' }] } };
+    expect(observeRuntimeClass(rc)).toEqual({ name: 'x', uid: 'u1', handler: 'spin', labels: { a: 'b' }, ownerUids: ['uid-spin'] });
+    expect(observeRuntimeClass({ handler: 'runsc', metadata: { name: 'gvisor' } })).toEqual({ name: 'gvisor', handler: 'runsc' });
+  });
+
+  it('planner input: every other Shim, and the allow-list', () => {
+    const empty = { list: () => [] };
+    const caches = { nodes: empty, jobs: empty, pods: empty, runtimeclasses: empty };
+    const shims = [makeShim(), makeShim({}, { name: 'other' })];
+    const allowed = parseAllowedArtifactLocations('https://example.com');
+    const input = plannerInput(caches, shims[0]!, 'ns', T0, { shims, allowedArtifactLocations: allowed });
+    expect(input.otherShims?.map((s) => s.metadata.name)).toEqual(['other']);
+    expect(input.allowedArtifactLocations).toBe(allowed);
+    expect(plannerInput(caches, shims[0]!, 'ns', T0).allowedArtifactLocations).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@
 import type { InstallerErrorCode } from '../../src/api/installer-contract.ts';
 import { expect } from 'vitest';
 import { resolveArtifact } from '../../src/api/artifact.ts';
+import type { ArtifactLocationPrefix } from '../../src/api/artifact-policy.ts';
 import type { Shim, ShimSpec } from '../../src/api/shim.ts';
 import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
 import { parseNodeShimStatus, serializeNodeShimStatus, type NodeShimRecord } from '../../src/controller/planner/node-status.ts';
@@ -11,6 +12,7 @@ import {
   type ObservedJob,
   type ObservedNode,
   type ObservedRuntimeClass,
+  type OtherShim,
   type Plan,
   type PlannedAction,
   type PlannerInput,
@@ -27,7 +29,7 @@ export function makeShim(spec: Partial<ShimSpec> = {}, meta: Partial<Shim['metad
   return {
     apiVersion: 'runtime.shimkeeper.dev/v1alpha1',
     kind: 'Shim',
-    metadata: { name: 'spin', generation: 1, finalizers: [FINALIZER], ...meta },
+    metadata: { name: 'spin', uid: `uid-${meta.name ?? 'spin'}`, generation: 1, finalizers: [FINALIZER], ...meta },
     spec: {
       nodeSelector: { spin: 'true' },
       version: '0.19.0',
@@ -105,6 +107,9 @@ export class FakeCluster {
   events: Array<Extract<PlannedAction, { type: 'emitEvent' }>> = [];
   now = new Date(T0);
   created: string[] = [];
+  /** The other Shims of the cluster, as the controller's Shim cache holds them. */
+  otherShims: OtherShim[] = [];
+  allowedArtifactLocations: ArtifactLocationPrefix[] = [];
 
   constructor(shim: Shim, nodes: ObservedNode[]) {
     this.shim = structuredClone(shim);
@@ -118,6 +123,8 @@ export class FakeCluster {
       nodes: [...this.nodes.values()].map((n) => structuredClone(n)),
       jobs: [...this.jobs.values()].map((j) => structuredClone(j)),
       runtimeClasses: [...this.runtimeClasses.values()].map((r) => structuredClone(r)),
+      otherShims: structuredClone(this.otherShims),
+      allowedArtifactLocations: this.allowedArtifactLocations,
       now: new Date(this.now),
     });
   }
@@ -132,10 +139,16 @@ export class FakeCluster {
           this.shim!.metadata.finalizers = (this.shim!.metadata.finalizers ?? []).filter((f) => f !== action.finalizer);
           if (this.shim!.metadata.deletionTimestamp) this.shim = null;
           return;
-        case 'applyRuntimeClass':
-          this.runtimeClasses.set(action.runtimeClass.name, structuredClone(action.runtimeClass));
+        case 'applyRuntimeClass': {
+          // As the API server: a create fails on a taken name, a write with a uid only hits that object.
+          const existing = this.runtimeClasses.get(action.runtimeClass.name);
+          expect(existing?.uid, `applyRuntimeClass ${action.runtimeClass.name}`).toBe(action.uid);
+          const uid = existing?.uid ?? `rc-uid-${action.runtimeClass.name}-${this.now.getTime()}`;
+          this.runtimeClasses.set(action.runtimeClass.name, { ...structuredClone(action.runtimeClass), uid, ownerUids: [this.shim!.metadata.uid!] });
           break;
+        }
         case 'deleteRuntimeClass':
+          expect(this.runtimeClasses.get(action.name)?.uid, `deleteRuntimeClass ${action.name}`).toBe(action.uid);
           this.runtimeClasses.delete(action.name);
           break;
         case 'createJob':
@@ -173,7 +186,7 @@ export class FakeCluster {
     return result;
   }
 
-  finishJob(name: string, outcome: { ok: boolean; error?: string; code?: InstallerErrorCode; revision?: string } = { ok: true }): void {
+  finishJob(name: string, outcome: { ok: boolean; error?: string; code?: InstallerErrorCode; revision?: string; noResult?: string } = { ok: true }): void {
     const job = this.jobs.get(name)!;
     job.finishedAt = this.now.toISOString().replace(/\.\d+Z$/, 'Z');
     if (outcome.ok) {
@@ -193,6 +206,11 @@ export class FakeCluster {
         restarted: true,
         changed: true,
       };
+    } else if (outcome.noResult !== undefined) {
+      // The Job failed and its Pod left no result (deadline, eviction, the node gone).
+      job.phase = 'failed';
+      job.result = null;
+      job.error = outcome.noResult;
     } else {
       job.phase = 'failed';
       // A failure without a code is one the installer could not explain: the node may have changed.

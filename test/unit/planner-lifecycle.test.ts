@@ -66,9 +66,10 @@ describe('deletion', () => {
     cluster.settle();
     expect(cluster.runtimeClasses.has('wasmtime-spin-v2')).toBe(true);
     cluster.shim!.metadata.deletionTimestamp = '2026-01-01T01:00:00Z';
+    const uid = cluster.runtimeClasses.get('wasmtime-spin-v2')!.uid;
 
     const first = cluster.step();
-    expect(ofType(first.actions, 'deleteRuntimeClass')).toEqual([{ type: 'deleteRuntimeClass', name: 'wasmtime-spin-v2' }]);
+    expect(ofType(first.actions, 'deleteRuntimeClass')).toEqual([{ type: 'deleteRuntimeClass', name: 'wasmtime-spin-v2', uid }]);
     expect(ofType(first.actions, 'createJob')).toMatchObject([{ node: 'node-a', action: 'uninstall' }]);
     for (const name of names) expect(cluster.ready(name)).toBe(false); // no new pods anywhere
     expect(condition(cluster, 'Ready')).toMatchObject({ reason: 'Deleting' });
@@ -122,7 +123,7 @@ describe('deletion', () => {
 });
 
 describe('runtime class', () => {
-  const base = { handler: 'spin', nodeSelector: { [readyLabelKey('spin')]: 'true' }, labels: { [RUNTIME_CLASS_SHIM_LABEL]: 'spin', 'app.kubernetes.io/managed-by': 'shimkeeper' } };
+  const base = { handler: 'spin', nodeSelector: { [readyLabelKey('spin')]: 'true' }, labels: { [RUNTIME_CLASS_SHIM_LABEL]: 'spin', 'app.kubernetes.io/managed-by': 'shimkeeper' }, ownerUids: ['uid-spin'] };
   const run = (runtimeClasses: ObservedRuntimeClass[]) =>
     planFlat({ shim: makeShim({ nodeSelector: {} }), nodes: [], jobs: [], runtimeClasses, now: T0 }).actions.filter((a) => a.type.endsWith('RuntimeClass'));
 
@@ -133,10 +134,26 @@ describe('runtime class', () => {
     expect(run([{ name: 'wasmtime-spin-v2', ...base, handler: 'old' }]).map((a) => a.type)).toEqual(['deleteRuntimeClass', 'applyRuntimeClass']);
   });
   it('deletes its class under an old name', () => {
-    expect(run([{ name: 'wasmtime-spin-v2', ...base }, { name: 'old-name', ...base }])).toEqual([{ type: 'deleteRuntimeClass', name: 'old-name' }]);
+    expect(run([{ name: 'wasmtime-spin-v2', ...base }, { name: 'old-name', uid: 'u-old', ...base }])).toEqual([{ type: 'deleteRuntimeClass', name: 'old-name', uid: 'u-old' }]);
   });
-  it('adopts an unlabelled class', () => {
-    expect(run([{ name: 'wasmtime-spin-v2', handler: 'spin' }]).map((a) => a.type)).toEqual(['applyRuntimeClass']);
+  it('writes to its own class only with its uid as a precondition, and creates a new one without', () => {
+    expect(run([{ name: 'wasmtime-spin-v2', uid: 'u1', ...base, nodeSelector: {} }])).toEqual([
+      expect.objectContaining({ type: 'applyRuntimeClass', uid: 'u1' }),
+    ]);
+    expect(run([])).toEqual([{ type: 'applyRuntimeClass', runtimeClass: expect.objectContaining({ name: 'wasmtime-spin-v2' }) }]);
+  });
+  it.each<[string, ObservedRuntimeClass]>([
+    ['an unlabelled class (an admin\'s, or an upstream leftover)', { name: 'wasmtime-spin-v2', uid: 'u', handler: 'runsc' }],
+    ['a class with our label but no owner reference to this Shim', { name: 'wasmtime-spin-v2', uid: 'u', ...base, ownerUids: [] }],
+    ['a class owned by an earlier Shim of the same name', { name: 'wasmtime-spin-v2', uid: 'u', ...base, ownerUids: ['uid-of-a-deleted-spin'] }],
+    ['a class with an owner reference to this Shim but no label', { name: 'wasmtime-spin-v2', uid: 'u', handler: 'spin', ownerUids: ['uid-spin'] }],
+  ])('never adopts, changes or deletes %s: reports it', (_name, foreign) => {
+    const live = planFlat({ shim: makeShim(), nodes: [], jobs: [], runtimeClasses: [foreign], now: T0 });
+    expect(live.actions.filter((a) => a.type.endsWith('RuntimeClass'))).toEqual([]);
+    expect(live.status.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'RuntimeClassConflict' });
+    expect(ofType(live.actions, 'emitEvent')).toEqual([expect.objectContaining({ eventType: 'Warning', reason: 'RuntimeClassConflict' })]);
+    const deleting = planFlat({ shim: makeShim({}, { deletionTimestamp: '2026-01-01T00:00:00Z' }), nodes: [], jobs: [], runtimeClasses: [foreign], now: T0 });
+    expect(deleting.actions.filter((a) => a.type.endsWith('RuntimeClass'))).toEqual([]);
   });
   it('reports a class owned by another Shim and leaves it alone', () => {
     const other = { name: 'wasmtime-spin-v2', ...base, labels: { [RUNTIME_CLASS_SHIM_LABEL]: 'other' } };

@@ -6,23 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
 import type { PlannedAction } from '../../src/controller/planner/model.ts';
 import { resolveIntOrPercent } from '../../src/controller/planner/rollout.ts';
+import { pick, random } from './random.ts';
 import { FakeCluster, SHA_A, SHA_B, URL_A, URL_B, makeNode, makeShim, nodeNames, ofType } from './planner-fixtures.ts';
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce from the seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function pick<T>(rand: () => number, items: readonly T[]): T {
-  return items[Math.floor(rand() * items.length)]!;
-}
 
 function maxInFlight(cluster: FakeCluster): number {
   const strategy = cluster.shim!.spec.rolloutStrategy;
@@ -70,6 +55,10 @@ function mutateWorld(cluster: FakeCluster, rand: () => number, counter: { next: 
       };
       shim.metadata.generation = (shim.metadata.generation ?? 1) + 1;
       break;
+    case 7:
+      // An older Shim takes this Shim's handler, or lets it go again.
+      cluster.otherShims = cluster.otherShims.length > 0 ? [] : [{ metadata: { name: 'older', creationTimestamp: '2025-01-01T00:00:00Z' }, spec: { runtimeClass: { handler: 'spin' } } }];
+      break;
     default:
       cluster.advance(Math.floor(rand() * 120_000));
   }
@@ -80,6 +69,11 @@ function checkInvariants(cluster: FakeCluster, before: number, limit: number, ac
   const perNode = new Map<string, number>();
   for (const job of cluster.jobs.values()) if (!job.deleting) perNode.set(job.node, (perNode.get(job.node) ?? 0) + 1);
   for (const [node, count] of perNode) expect(count, `jobs on ${node}`).toBeLessThanOrEqual(1);
+  // A Shim whose handler another Shim owns installs nothing and creates no RuntimeClass.
+  if (cluster.otherShims.length > 0 && !cluster.shim?.metadata.deletionTimestamp) {
+    expect(ofType(actions, 'createJob').filter((job) => job.action === 'install')).toEqual([]);
+    expect(ofType(actions, 'applyRuntimeClass')).toEqual([]);
+  }
   // The rollout budget is never exceeded by the planner's own doing.
   if (ofType(actions, 'createJob').length > 0) expect(cluster.inFlight()).toBeLessThanOrEqual(Math.max(limit, before));
   if (!cluster.shim) return;
@@ -136,14 +130,19 @@ describe('planner under random histories', () => {
         mutateWorld(cluster, rand, counter);
         cluster.step();
       }
-      // Give failures a fresh revision so a pause cannot hold the rollout forever.
+      // Give failures a fresh revision so a pause cannot hold the rollout forever, and free the handler.
+      cluster.otherShims = [];
       cluster.shim!.spec.fetchStrategy.anonHttp = { location: 'https://example.com/final.tgz', sha256: 'c'.repeat(64) };
       cluster.shim!.spec.rolloutStrategy = { type: 'rolling', rolling: { maxUpdate: 2 } };
       for (let round = 0; round < 200; round++) {
         cluster.advance(1_000);
         for (const job of cluster.running()) cluster.finishJob(job.name);
         const result = cluster.step();
-        if (result.actions.length === 0 && cluster.running().length === 0) break;
+        if (result.actions.length === 0 && cluster.running().length === 0) {
+          // Only a retry timer left (a failed uninstall backing off): let it fire, as the controller would.
+          if (result.requeueAfterMs === undefined) break;
+          cluster.advance(result.requeueAfterMs);
+        }
       }
       expect(cluster.plan().actions).toEqual([]);
       const status = cluster.shim!.status!;

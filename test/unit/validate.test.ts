@@ -55,7 +55,8 @@ describe('validateShim accepts', () => {
     }],
     ['an empty nodeSelector value', (s) => (s.spec.nodeSelector = { 'node-role.kubernetes.io/wasm': '' })],
     ['a shimBinary name', (s) => (s.spec.shimBinary = 'containerd-shim-spin-v2')],
-    ['a 225-character name', (s) => (s.metadata.name = 'a'.repeat(225))],
+    ['a 63-character name', (s) => (s.metadata.name = 'a'.repeat(63))],
+    ['the runc handler taken over deliberately', (s) => (s.spec.runtimeClass = { name: 'runc', handler: 'runc', takeOverExistingHandler: true })],
   ];
   it.each(cases)('%s', (_name, mutate) => {
     const shim = structuredClone(makeShim()) as any;
@@ -125,8 +126,10 @@ describe('validateShim rejects', () => {
     ['a bad runtime option key', (s) => (s.spec.containerdRuntimeOptions = { 'a.b': 'x' }), 'spec.containerdRuntimeOptions key must be letters'],
     ['a non-string runtime option', (s) => (s.spec.containerdRuntimeOptions = { SystemdCgroup: true }), 'must be a string'],
     ['a shimBinary path', (s) => (s.spec.shimBinary = 'bin/containerd-shim-spin-v2'), 'spec.shimBinary must be a file name'],
-    ['an uppercase name', (s) => (s.metadata.name = 'Spin'), 'metadata.name must be a lowercase RFC 1123 subdomain'],
-    ['a 226-character name', (s) => (s.metadata.name = 'a'.repeat(226)), MESSAGES.shimNameLength],
+    ['an uppercase name', (s) => (s.metadata.name = 'Spin'), MESSAGES.shimName],
+    ['a 64-character name', (s) => (s.metadata.name = 'a'.repeat(64)), MESSAGES.shimName],
+    ['a dotted name', (s) => (s.metadata.name = 'spin.v2'), MESSAGES.shimName],
+    ['the runc handler without the opt-in', (s) => (s.spec.runtimeClass.handler = 'runc'), MESSAGES.defaultHandler],
   ];
   it.each(cases)('%s', (name, mutate, message) => {
     if (name === 'a non-object') {

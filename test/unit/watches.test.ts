@@ -27,6 +27,18 @@ describe('the watch declarations', () => {
     expect(watches.nodes.filter!(node, { ...node, metadata: { name: 'a', labels: {} } })).toBe(true);
   });
 
+  it('wake, for a Shim change, the Shims naming the same handler and those waiting on a handler conflict', () => {
+    const all = [
+      makeShim({}, { name: 'a' }),
+      makeShim({}, { name: 'b' }),
+      makeShim({ runtimeClass: { name: 'c', handler: 'other' } }, { name: 'c' }),
+      { ...makeShim({ runtimeClass: { name: 'd', handler: 'elsewhere' } }, { name: 'd' }), status: { conditions: [{ type: 'Ready', status: 'False' as const, reason: 'HandlerConflict', message: '', lastTransitionTime: '' }] } },
+    ];
+    const shimWatches = controllerWatches({} as ApiClients, 'ns', () => all);
+    expect(shimWatches.shims.wakes(all[0] as never)).toEqual(['a', 'b', 'd']);
+    expect(shimWatches.shims.wakes(all[2] as never)).toEqual(['c', 'd']);
+  });
+
   it("wake a RuntimeClass's owner and every Shim that wants its name", () => {
     expect(watches.runtimeclasses.wakes({ handler: 'x', metadata: { name: 'shared', labels: { 'runtime.shimkeeper.dev/shim': 'spin' } } })).toEqual(['spin', 'other']);
     expect(watches.runtimeclasses.wakes({ handler: 'x', metadata: { name: 'unrelated' } })).toEqual([]);

@@ -95,6 +95,7 @@ export function installerEnv(action: CreateJobAction, ctx: Pick<InstallerJobSett
     if (action.version) env.push(set('version', action.version));
     if (Object.keys(action.runtimeOptions).length > 0) env.push(set('runtimeOption', encodeRuntimeOptions(action.runtimeOptions)));
     if (action.shimBinary) env.push(set('shimBinary', action.shimBinary));
+    if (action.takeOverHandler) env.push(set('takeOverHandler', 'true'));
   }
   return env;
 }

@@ -2,6 +2,7 @@
 // other planner file and the shell take their types from here; it holds no logic.
 
 import type { ResolvedArtifact } from '../../api/artifact.ts';
+import type { ArtifactLocationPrefix } from '../../api/artifact-policy.ts';
 import { API_GROUP } from '../../api/names.ts';
 import type { Shim, ShimStatus } from '../../api/shim.ts';
 import type { JobAction, JobResult } from '../../api/installer-contract.ts';
@@ -46,9 +47,19 @@ export interface ObservedJob {
 
 export interface ObservedRuntimeClass {
   name: string;
+  /** metadata.uid: the precondition of every write to a class the Shim owns. */
+  uid?: string;
   handler: string;
   nodeSelector?: Record<string, string>;
   labels?: Record<string, string>;
+  /** The uids in metadata.ownerReferences: with the owner label, what makes a class the Shim's own. */
+  ownerUids?: string[];
+}
+
+/** Another Shim as far as handler ownership needs it (from the Shim cache). */
+export interface OtherShim {
+  metadata: Pick<Shim['metadata'], 'name' | 'creationTimestamp'>;
+  spec?: { runtimeClass?: { handler?: string } };
 }
 
 export interface PlannerInput {
@@ -58,6 +69,10 @@ export interface PlannerInput {
   jobs: ObservedJob[];
   /** RuntimeClasses labelled as this Shim's, plus the one named spec.runtimeClass.name if it exists. */
   runtimeClasses: ObservedRuntimeClass[];
+  /** Every other Shim in the cluster: one handler belongs to one Shim (gates.ts). Absent: none. */
+  otherShims?: readonly OtherShim[];
+  /** The controller's SHIMKEEPER_ALLOWED_ARTIFACT_URLS, parsed; empty or absent allows any location. */
+  allowedArtifactLocations?: readonly ArtifactLocationPrefix[];
   now: Date;
 }
 
@@ -71,9 +86,14 @@ export interface DesiredRuntimeClass {
   labels: Record<string, string>;
 }
 
+/**
+ * `uid` is the class this Shim owns, as observed: writes carry it as a precondition, so they never
+ * land on a class someone else created under the same name in the meantime. An apply without `uid`
+ * creates the class and fails if one exists by then.
+ */
 export type RuntimeClassAction =
-  | { type: 'applyRuntimeClass'; runtimeClass: DesiredRuntimeClass }
-  | { type: 'deleteRuntimeClass'; name: string };
+  | { type: 'applyRuntimeClass'; runtimeClass: DesiredRuntimeClass; uid?: string }
+  | { type: 'deleteRuntimeClass'; name: string; uid?: string };
 
 export interface CreateJobAction {
   type: 'createJob';
@@ -88,6 +108,8 @@ export interface CreateJobAction {
   version?: string;
   runtimeOptions: Record<string, string>;
   shimBinary?: string;
+  /** spec.runtimeClass.takeOverExistingHandler: the installer may replace an existing runtime for the handler. */
+  takeOverHandler?: boolean;
 }
 
 export interface DeleteJobAction {

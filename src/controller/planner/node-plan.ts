@@ -2,6 +2,7 @@
 // record looks like while a Job runs, the ready label, retry backoff.
 
 import { failureLeavesNodeIntact, type JobAction } from '../../api/installer-contract.ts';
+import { redactSecrets } from '../../api/redact.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import type { ObservedJob, ObservedNode } from './model.ts';
 
@@ -57,8 +58,16 @@ export interface JobOutcome {
   event: JobEvent;
 }
 
-/** Why a finished Job did not succeed, or undefined when it did. */
+/**
+ * Why a finished Job did not succeed, or undefined when it did. Installer messages name the URL
+ * they fetched: they are redacted here, where they enter the node record, the status and Events.
+ */
 function jobError(job: ObservedJob): string | undefined {
+  const error = unredactedJobError(job);
+  return error === undefined ? undefined : redactSecrets(error);
+}
+
+function unredactedJobError(job: ObservedJob): string | undefined {
   const result = job.result ?? null;
   if (result?.ok === false) return result.error;
   if (job.phase === 'failed') return job.error ?? 'installer Job failed without reporting a result';
@@ -184,7 +193,9 @@ export function runningJobDetails(job: ObservedJob, previous: NodeShimRecord | n
 export function desiredReady(target: boolean, current: NodeShimRecord | null, readyBefore: boolean): boolean {
   if (!target || current === null) return false;
   if (current.state === 'installed') return true;
-  if (current.state === 'installing') return readyBefore;
+  // A label without a working revision behind it (set by hand, or by a kubelet editing its own
+  // Node) is taken off.
+  if (current.state === 'installing') return readyBefore && Boolean(current.workingRevision);
   if (current.state === 'failed' && current.workingRevision) return readyBefore;
   return false;
 }

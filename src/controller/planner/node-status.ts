@@ -2,6 +2,7 @@
 // writing and comparing it. The controller alone writes it.
 
 import type { NodeShimState, NodeShimStatus } from '../../api/names.ts';
+import { redactSecrets } from '../../api/redact.ts';
 
 /**
  * What the controller stores in the annotation: DESIGN's NodeShimStatus plus `workingRevision` and `failures`, the number
@@ -60,4 +61,11 @@ export function serializeNodeShimStatus(record: NodeShimRecord): string {
 export function sameNodeShimStatus(a: NodeShimRecord | null, b: NodeShimRecord | null): boolean {
   if (a === null || b === null) return a === b;
   return serializeNodeShimStatus(a) === serializeNodeShimStatus(b);
+}
+
+/** The record with secrets (credentials, signed queries in URLs) taken out of its message. */
+export function redactRecord<R extends NodeShimRecord | null>(record: R): R {
+  if (!record?.message) return record;
+  const message = redactSecrets(record.message);
+  return message === record.message ? record : { ...record, message };
 }

@@ -4,9 +4,11 @@
 
 import type { ResolvedArtifact } from '../../api/artifact.ts';
 import { readyLabelKey, statusAnnotationKey } from '../../api/names.ts';
+import { redactSecrets } from '../../api/redact.ts';
 import type { Shim } from '../../api/shim.ts';
 import { validateShim } from '../../api/validate.ts';
-import { FINALIZER, type EmitEventAction, type NodeAction, type NodeWork, type ObservedNode, type PatchNodeAction } from './model.ts';
+import { shimBlock, type Block } from './gates.ts';
+import { FINALIZER, type EmitEventAction, type NodeAction, type NodeWork, type ObservedNode, type PatchNodeAction, type PlannerInput } from './model.ts';
 import { sameNodeShimStatus, type NodeShimRecord } from './node-status.ts';
 import { toKubeTime } from './status.ts';
 
@@ -21,13 +23,19 @@ export interface PassContext {
   valid: boolean;
   /** An invalid live spec starts nothing; deletion proceeds whatever the spec says. */
   actionable: boolean;
+  /** Why a valid live Shim starts no install (gates.ts); undefined while deleting or invalid. */
+  blocked?: Block;
 }
 
-export function passContext(shim: Shim, now: Date): PassContext {
+export function passContext(input: Pick<PlannerInput, 'shim' | 'now' | 'otherShims' | 'allowedArtifactLocations'>): PassContext {
+  const { shim, now } = input;
   const deleting = Boolean(shim.metadata.deletionTimestamp);
-  const specErrors = validateShim(shim);
+  // Messages quote the offending values, locations included: never their credentials.
+  const specErrors = validateShim(shim).map(redactSecrets);
   const valid = specErrors.length === 0;
+  const blocked = valid && !deleting ? shimBlock(shim, input.otherShims ?? [], input.allowedArtifactLocations ?? []) : undefined;
   return {
+    ...(blocked ? { blocked } : {}),
     shim,
     shimName: shim.metadata.name,
     nowIso: toKubeTime(now),

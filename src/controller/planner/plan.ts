@@ -40,7 +40,7 @@ import {
   type ShimAction,
 } from './model.ts';
 import { desiredReady, finishedJobOutcome, inProgressRecord, nodeUnsupported, runningJobDetails } from './node-plan.ts';
-import { parseNodeShimStatus } from './node-status.ts';
+import { parseNodeShimStatus, redactRecord } from './node-status.ts';
 import { NodeWorkBook, WakeUp, passContext, patchIfChanged, type NodeState, type PassContext } from './pass.ts';
 import { admit, pickCandidates, rolloutBudget, type RolloutBudget } from './rollout.ts';
 import { planRuntimeClasses } from './runtime-class.ts';
@@ -48,7 +48,7 @@ import { computeStatus, statusDiffers, type NodeOutcome } from './status.ts';
 import { isTarget } from './targeting.ts';
 
 export function plan(input: PlannerInput): Plan {
-  const ctx = passContext(input.shim, input.now);
+  const ctx = passContext(input);
   // Without our finalizer a deleted Shim is gone for us: nothing left to do or to report.
   if (ctx.deleting && !ctx.hasFinalizer) return { before: [], nodes: [], after: [], status: input.shim.status ?? {}, outcomes: [] };
 
@@ -66,7 +66,7 @@ export function plan(input: PlannerInput): Plan {
   const result: Plan = {
     before: setup.actions,
     nodes: book.work(),
-    after: [...shimEvents(ctx, budget, status), ...finalWrite(ctx, nodes, status)],
+    after: [...shimEvents(ctx, status), ...problemEvents(ctx, setup.runtimeClassConflict), ...finalWrite(ctx, nodes, status)],
     status,
     outcomes,
   };
@@ -75,11 +75,11 @@ export function plan(input: PlannerInput): Plan {
   return result;
 }
 
-/** The finalizer, and the RuntimeClass in the shape the Shim wants (unless the spec is invalid). */
+/** The finalizer, and the RuntimeClass in the shape the Shim wants (unless the spec is invalid or the Shim blocked). */
 function shimSetup(ctx: PassContext, runtimeClasses: ObservedRuntimeClass[]): { actions: ShimAction[]; runtimeClassConflict?: string } {
   const actions: ShimAction[] = [];
   if (!ctx.deleting && !ctx.hasFinalizer) actions.push({ type: 'addFinalizer', finalizer: FINALIZER });
-  if (!ctx.actionable) return { actions };
+  if (!ctx.actionable || ctx.blocked) return { actions };
   const planned = planRuntimeClasses(ctx.shim, runtimeClasses, ctx.deleting);
   return { actions: [...actions, ...planned.actions], ...(planned.conflict ? { runtimeClassConflict: planned.conflict } : {}) };
 }
@@ -105,7 +105,8 @@ function observedState(ctx: PassContext, node: ObservedNode): NodeState {
     node,
     target,
     platform: platformKey(platform),
-    current: parseNodeShimStatus(node.annotations?.[statusAnnotationKey(ctx.shimName)]),
+    // Redacted: a record written before redaction existed is rewritten without its secrets.
+    current: redactRecord(parseNodeShimStatus(node.annotations?.[statusAnnotationKey(ctx.shimName)])),
     ready: labels[readyLabelKey(ctx.shimName)] === 'true',
     busy: false,
   };
@@ -128,7 +129,7 @@ function byFinishTime(a: ObservedJob, b: ObservedJob): number {
  */
 function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, outcomes: JobOutcomeCount[]): NodeState {
   const state = observedState(ctx, node);
-  const observed = { record: state.current, ready: state.ready };
+  const observed = { record: parseNodeShimStatus(node.annotations?.[statusAnnotationKey(ctx.shimName)]), ready: state.ready };
   const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
   for (const job of finished) {
     const outcome = finishedJobOutcome(job, state.current, ctx.nowIso);
@@ -167,18 +168,38 @@ function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: Rollo
     failedAtDesired: budget.failedAtDesired,
     failureBudget: budget.failureBudget,
     ...(runtimeClassConflict ? { runtimeClassConflict } : {}),
+    ...(ctx.blocked ? { blocked: ctx.blocked } : {}),
     now: ctx.nowIso,
   });
 }
 
-/** Events about the Shim itself: the rollout pausing, or resuming. */
-function shimEvents(ctx: PassContext, budget: RolloutBudget, status: ShimStatus): EmitEventAction[] {
-  const observedProgressing = ctx.shim.status?.conditions?.find((c) => c.type === 'Progressing');
-  if (budget.paused && observedProgressing?.reason !== 'RolloutPaused') {
-    const message = status.conditions?.find((c) => c.type === 'Progressing')?.message ?? 'rollout paused';
-    return [{ type: 'emitEvent', eventType: 'Warning', reason: 'RolloutPaused', message }];
+/**
+ * A Warning Event when a problem about the Shim as a whole appears: its install is blocked
+ * (HandlerConflict, ArtifactNotAllowed) or its RuntimeClass name is taken. Once: the problem's
+ * message is in the observed Degraded condition from the status write that follows.
+ */
+function problemEvents(ctx: PassContext, runtimeClassConflict: string | undefined): EmitEventAction[] {
+  const observedDegraded = ctx.shim.status?.conditions?.find((c) => c.type === 'Degraded')?.message ?? '';
+  const problems: Array<[reason: string, message: string]> = [];
+  if (ctx.blocked) problems.push([ctx.blocked.reason, ctx.blocked.message]);
+  if (runtimeClassConflict) problems.push(['RuntimeClassConflict', runtimeClassConflict]);
+  return problems
+    .filter(([, message]) => !observedDegraded.includes(message))
+    .map(([reason, message]) => ({ type: 'emitEvent', eventType: 'Warning', reason, message }));
+}
+
+/**
+ * Events about the Shim itself: the rollout pausing, or resuming. Decided on the Progressing
+ * condition as observed and as planned, so each transition is told once (a blocked Shim reports
+ * its block instead, see problemEvents).
+ */
+function shimEvents(ctx: PassContext, status: ShimStatus): EmitEventAction[] {
+  const observed = ctx.shim.status?.conditions?.find((c) => c.type === 'Progressing');
+  const planned = status.conditions?.find((c) => c.type === 'Progressing');
+  if (planned?.reason === 'RolloutPaused' && observed?.reason !== 'RolloutPaused') {
+    return [{ type: 'emitEvent', eventType: 'Warning', reason: 'RolloutPaused', message: planned.message }];
   }
-  if (!budget.paused && !ctx.deleting && observedProgressing?.reason === 'RolloutPaused') {
+  if (observed?.reason === 'RolloutPaused' && planned?.reason !== 'RolloutPaused' && !ctx.deleting && !ctx.blocked) {
     return [{ type: 'emitEvent', eventType: 'Normal', reason: 'RolloutResumed', message: 'rollout resumed' }];
   }
   return [];

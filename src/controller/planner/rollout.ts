@@ -88,7 +88,7 @@ export function pickCandidates(ctx: PassContext, nodes: readonly NodeState[], bu
       if (!state.artifact) continue;
       const revision = state.artifact.revision;
       if (current?.state === 'installed' && current.revision === revision) continue;
-      if (budget.paused) continue;
+      if (budget.paused || ctx.blocked) continue;
       const retry = current?.state === 'failed' && current.revision === revision;
       if (retry && backingOff(current, ctx, wake)) continue;
       candidates.push({ state, action: 'install', revision, holdsSlot, rank: holdsSlot ? 0 : retry ? 3 : 2 });
@@ -116,6 +116,7 @@ function createJobAction(ctx: PassContext, candidate: Candidate, jobName: string
   if (action === 'install') job.artifact = state.artifact;
   if (spec.version !== undefined) job.version = spec.version;
   if (spec.shimBinary !== undefined) job.shimBinary = spec.shimBinary;
+  if (spec.runtimeClass?.takeOverExistingHandler === true) job.takeOverHandler = true;
   return job;
 }
 

@@ -25,45 +25,59 @@ function sameMap(a: Record<string, string> | undefined, b: Record<string, string
 
 export interface RuntimeClassPlan {
   actions: RuntimeClassAction[];
-  /** Set when the wanted name belongs to another Shim: nothing is written then. */
+  /** Set when a class of the wanted name exists and is not this Shim's: nothing is written to it then. */
   conflict?: string;
 }
 
 /**
- * Writes that make the observed RuntimeClasses match the Shim. A class with the wanted name and no
- * owner label is adopted (a migration from upstream runtime-class-manager leaves one behind); one
- * owned by another Shim is left alone and reported. Classes this Shim owns under another name (the
- * name changed) are deleted. RuntimeClass.handler is immutable, so a new handler means delete and
- * create again — the shell applies the two in order.
+ * A RuntimeClass is this Shim's only when shimkeeper created it for this very Shim: it carries the
+ * owner label with the Shim's name AND an owner reference to the Shim's uid. The label alone could
+ * be anyone's (an admin's copy, an upstream runtime-class-manager leftover, a Shim of the same name
+ * deleted and created again); the owner reference alone could be set by hand. Only such a class is
+ * ever changed or deleted by shimkeeper.
+ */
+export function ownedByShim(rc: ObservedRuntimeClass, shim: Shim): boolean {
+  const uid = shim.metadata.uid;
+  return rc.labels?.[RUNTIME_CLASS_SHIM_LABEL] === shim.metadata.name && uid !== undefined && uid !== '' && (rc.ownerUids ?? []).includes(uid);
+}
+
+function foreignClassMessage(rc: ObservedRuntimeClass): string {
+  const otherShim = rc.labels?.[RUNTIME_CLASS_SHIM_LABEL];
+  const whose = otherShim ? `, labelled for Shim ${otherShim},` : '';
+  return (
+    `RuntimeClass ${rc.name} (handler ${rc.handler})${whose} was not created by shimkeeper for this Shim: ` +
+    'it is neither changed nor deleted; delete it or choose another spec.runtimeClass.name'
+  );
+}
+
+/**
+ * Writes that make the RuntimeClasses this Shim owns match it. A class of the wanted name that is
+ * not the Shim's own (ownedByShim) is never adopted, changed or deleted: it is reported as a
+ * conflict and the Shim's class is not created. Classes the Shim owns under another name (the name
+ * changed) are deleted. RuntimeClass.handler is immutable, so a new handler means delete and create
+ * again — the shell applies the two in order. Every write to an owned class carries its uid as a
+ * precondition, and a create fails if the name was taken meanwhile.
  */
 export function planRuntimeClasses(shim: Shim, observed: ObservedRuntimeClass[], deleting: boolean): RuntimeClassPlan {
-  const owner = shim.metadata.name;
-  const owned = (rc: ObservedRuntimeClass) => rc.labels?.[RUNTIME_CLASS_SHIM_LABEL] === owner;
+  const owned = (rc: ObservedRuntimeClass) => ownedByShim(rc, shim);
+  const remove = (rc: ObservedRuntimeClass): RuntimeClassAction => ({ type: 'deleteRuntimeClass', name: rc.name, ...(rc.uid ? { uid: rc.uid } : {}) });
   const actions: RuntimeClassAction[] = [];
   const sorted = [...observed].sort((a, b) => a.name.localeCompare(b.name));
-  if (deleting) {
-    for (const rc of sorted) if (owned(rc)) actions.push({ type: 'deleteRuntimeClass', name: rc.name });
-    return { actions };
-  }
+  if (deleting) return { actions: sorted.filter(owned).map(remove) };
 
   const desired = desiredRuntimeClass(shim);
-  for (const rc of sorted) {
-    if (rc.name !== desired.name && owned(rc)) actions.push({ type: 'deleteRuntimeClass', name: rc.name });
-  }
+  for (const rc of sorted) if (rc.name !== desired.name && owned(rc)) actions.push(remove(rc));
   const existing = sorted.find((rc) => rc.name === desired.name);
-  const otherOwner = existing?.labels?.[RUNTIME_CLASS_SHIM_LABEL];
-  if (existing && otherOwner !== undefined && otherOwner !== owner) {
-    return { actions, conflict: `RuntimeClass ${desired.name} is managed by Shim ${otherOwner}` };
-  }
+  if (existing && !owned(existing)) return { actions, conflict: foreignClassMessage(existing) };
   if (!existing) {
     actions.push({ type: 'applyRuntimeClass', runtimeClass: desired });
   } else if (existing.handler !== desired.handler) {
-    actions.push({ type: 'deleteRuntimeClass', name: existing.name }, { type: 'applyRuntimeClass', runtimeClass: desired });
+    actions.push(remove(existing), { type: 'applyRuntimeClass', runtimeClass: desired });
   } else if (
     !sameMap(existing.nodeSelector, desired.nodeSelector) ||
     Object.entries(desired.labels).some(([key, value]) => existing.labels?.[key] !== value)
   ) {
-    actions.push({ type: 'applyRuntimeClass', runtimeClass: desired });
+    actions.push({ type: 'applyRuntimeClass', runtimeClass: desired, ...(existing.uid ? { uid: existing.uid } : {}) });
   }
   return { actions };
 }

@@ -4,6 +4,7 @@
 // unchanged world yields an identical status.
 
 import type { Condition, FailingNode, PlatformRevision, ShimStatus } from '../../api/shim.ts';
+import { redactSecrets } from '../../api/redact.ts';
 import { MAX_FAILING_NODES } from '../../api/shim.ts';
 import type { NodeShimRecord } from './node-status.ts';
 
@@ -35,6 +36,8 @@ export interface StatusInput {
   failedAtDesired: number;
   failureBudget: number;
   runtimeClassConflict?: string;
+  /** Why the Shim starts no install (HandlerConflict, ArtifactNotAllowed). */
+  blocked?: { reason: string; message: string };
   now: string;
 }
 
@@ -104,7 +107,7 @@ function countNodes(nodes: NodeOutcome[]): NodeCounts {
   const updatedCount = supported.filter(updated).length;
   const failingAll = nodes
     .filter(failing)
-    .map((n) => ({ node: n.name, message: n.record?.message || 'failed' }))
+    .map((n) => ({ node: n.name, message: redactSecrets(n.record?.message || 'failed') }))
     .sort((a, b) => a.node.localeCompare(b.node));
   return {
     targets,
@@ -137,6 +140,7 @@ function readyCondition(input: StatusInput, counts: NodeCounts): ConditionBody {
   const { supported, targets } = counts;
   if (input.deleting) return { type: 'Ready', status: 'False', reason: 'Deleting', message: 'the Shim is being deleted' };
   if (input.specErrors.length > 0) return { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: invalidSpecMessage(input) };
+  if (input.blocked) return { type: 'Ready', status: 'False', reason: input.blocked.reason, message: input.blocked.message };
   if (supported.length === 0) {
     return {
       type: 'Ready',
@@ -168,6 +172,7 @@ function progressingCondition(input: StatusInput, counts: NodeCounts): Condition
   if (input.specErrors.length > 0) {
     return { type: 'Progressing', status: 'False', reason: 'InvalidSpec', message: 'no change is rolled out until the spec is fixed' };
   }
+  if (input.blocked) return { type: 'Progressing', status: 'False', reason: input.blocked.reason, message: 'no install starts while the Shim is blocked (see Ready)' };
   if (input.paused) {
     return {
       type: 'Progressing',
@@ -192,6 +197,7 @@ function progressingCondition(input: StatusInput, counts: NodeCounts): Condition
 function degradedCondition(input: StatusInput, counts: NodeCounts): ConditionBody {
   const problems: Array<[reason: string, message: string]> = [];
   if (input.specErrors.length > 0) problems.push(['InvalidSpec', invalidSpecMessage(input)]);
+  if (input.blocked) problems.push([input.blocked.reason, input.blocked.message]);
   if (counts.failingAll.length > 0) {
     problems.push(['NodesFailed', `${plural(counts.failingAll.length, 'node')} failed: ${describeNodes(counts.failingNodes, counts.failingAll.length)}`]);
   }
@@ -212,9 +218,11 @@ function degradedCondition(input: StatusInput, counts: NodeCounts): ConditionBod
 export function computeStatus(input: StatusInput): ShimStatus {
   const { generation } = input;
   const counts = countNodes(input.nodes);
-  const conditions = [readyCondition, progressingCondition, degradedCondition].map((condition) =>
-    withTransitionTime({ ...condition(input, counts), observedGeneration: generation }, input.observed?.conditions, input.now),
-  );
+  const conditions = [readyCondition, progressingCondition, degradedCondition].map((condition) => {
+    const body = condition(input, counts);
+    // Every message passes here, whatever it quotes (node records, spec errors): no secret leaves.
+    return withTransitionTime({ ...body, message: redactSecrets(body.message), observedGeneration: generation }, input.observed?.conditions, input.now);
+  });
   return {
     observedGeneration: generation,
     conditions,

@@ -6,13 +6,14 @@
 import { PatchStrategy, setHeaderOptions, type V1OwnerReference, type V1RuntimeClass } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { API_GROUP, API_VERSION, SHIM_KIND, SHIM_PLURAL } from '../../api/names.ts';
+import { redactSecrets } from '../../api/redact.ts';
 import { SHIM_API_VERSION, type Shim } from '../../api/shim.ts';
 import { apiStatus } from '../../kube/api-errors.ts';
 import type { ApiClients } from '../../kube/clients.ts';
 import type { Written } from '../../kube/expectations.ts';
 import { installerJob, type InstallerJobContext } from '../installer-job/spec.ts';
 import type { JobOutcomeCount, NodeWork, Plan, PlannedAction } from '../planner/model.ts';
-import { serializeNodeShimStatus } from '../planner/node-status.ts';
+import { redactRecord, serializeNodeShimStatus } from '../planner/node-status.ts';
 
 export const FIELD_MANAGER = 'shimkeeper-controller';
 const EVENT_NAMESPACE = 'default';
@@ -89,16 +90,24 @@ const HANDLERS: Handlers = {
     return shimWritten(ctx, updated);
   },
 
-  // Server-side apply: the controller owns the fields it sets, and nothing else.
+  // A class the Shim owns (the action names its uid) is server-side applied with that uid in the
+  // body, which the API server checks: the write fails rather than land on a class created by
+  // someone else in the meantime. A new class is created, never applied: if the name was taken
+  // since the cache was read, the create fails (409) and the next pass reports the conflict.
   applyRuntimeClass: async (api, action, ctx) => {
     const desired = action.runtimeClass;
     const body: V1RuntimeClass = {
       apiVersion: 'node.k8s.io/v1',
       kind: 'RuntimeClass',
-      metadata: { name: desired.name, labels: desired.labels, ownerReferences: [ctx.owner] },
+      metadata: { name: desired.name, labels: desired.labels, ownerReferences: [ctx.owner], ...(action.uid ? { uid: action.uid } : {}) },
       handler: desired.handler,
       scheduling: { nodeSelector: desired.nodeSelector },
     };
+    if (!action.uid) {
+      ctx.count('create', 'runtimeclasses');
+      const created = await api.node.createRuntimeClass({ body, fieldManager: FIELD_MANAGER });
+      return { kind: 'runtimeclass', name: desired.name, resourceVersion: created.metadata?.resourceVersion ?? null };
+    }
     ctx.count('apply', 'runtimeclasses');
     const applied = await api.node.patchRuntimeClass(
       { name: desired.name, body, fieldManager: FIELD_MANAGER, force: true },
@@ -107,9 +116,11 @@ const HANDLERS: Handlers = {
     return { kind: 'runtimeclass', name: desired.name, resourceVersion: applied.metadata?.resourceVersion ?? null };
   },
 
+  // Only ever a class the Shim owns, and only that very object (uid precondition).
   deleteRuntimeClass: async (api, action, ctx) => {
     ctx.count('delete', 'runtimeclasses');
-    await ignoreStatus(404, () => api.node.deleteRuntimeClass({ name: action.name }));
+    const body = action.uid ? { preconditions: { uid: action.uid } } : undefined;
+    await ignoreStatus(404, () => api.node.deleteRuntimeClass({ name: action.name, ...(body ? { body } : {}) }));
     return { kind: 'runtimeclass', name: action.name, resourceVersion: null };
   },
 
@@ -133,7 +144,7 @@ const HANDLERS: Handlers = {
     const body = {
       metadata: {
         labels: { [action.readyLabelKey]: action.readyLabel ? 'true' : null },
-        annotations: { [action.statusAnnotationKey]: action.statusAnnotation ? serializeNodeShimStatus(action.statusAnnotation) : null },
+        annotations: { [action.statusAnnotationKey]: action.statusAnnotation ? serializeNodeShimStatus(redactRecord(action.statusAnnotation)) : null },
       },
     };
     const patched = await api.core.patchNode({ name: action.node, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
@@ -150,10 +161,10 @@ const HANDLERS: Handlers = {
     await api.core.createNamespacedEvent({
       namespace: EVENT_NAMESPACE,
       body: {
-        metadata: { name: `${(action.node ?? shimName).slice(0, 200)}.${randomBytes(8).toString('hex')}`, namespace: EVENT_NAMESPACE },
+        metadata: { name: eventName(action.node ?? shimName), namespace: EVENT_NAMESPACE },
         involvedObject: regarding,
         reason: action.reason,
-        message: action.node ? `${shimName}: ${action.message}` : action.message,
+        message: redactSecrets(action.node ? `${shimName}: ${action.message}` : action.message),
         type: action.eventType,
         firstTimestamp: now,
         lastTimestamp: now,
@@ -166,6 +177,11 @@ const HANDLERS: Handlers = {
     return null;
   },
 };
+
+/** A unique Event name about `subject` (a Node or Shim name): a DNS subdomain of at most 217 characters. */
+export function eventName(subject: string): string {
+  return `${subject.slice(0, 200).replace(/[.-]+$/, '')}.${randomBytes(8).toString('hex')}`;
+}
 
 /** Applies one action; returns what it wrote (for read-your-writes), or null. */
 export function applyAction(api: ApiClients, action: PlannedAction, ctx: ApplyContext): Promise<ControllerWrite | null> {

@@ -5,6 +5,8 @@
 // (apply.ts), retrying failures with per-Shim backoff.
 
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { ArtifactLocationPrefix } from '../../api/artifact-policy.ts';
+import { redactSecrets } from '../../api/redact.ts';
 import type { Shim } from '../../api/shim.ts';
 import { apiStatus, describeApiError } from '../../kube/api-errors.ts';
 import { makeApiClients, type ApiClients } from '../../kube/clients.ts';
@@ -39,6 +41,8 @@ export interface ControllerOptions {
   metrics: ControllerMetrics;
   workers?: number;
   now?: () => Date;
+  /** SHIMKEEPER_ALLOWED_ARTIFACT_URLS, parsed; empty allows any location. */
+  allowedArtifactLocations?: readonly ArtifactLocationPrefix[];
 }
 
 export class ShimController {
@@ -124,7 +128,8 @@ export class ShimController {
       } catch (error) {
         const retryIn = this.queue.addRateLimited(key);
         metrics.reconciles.inc({ result: apiStatus(error) === 409 ? 'conflict' : 'error' });
-        log.warn('reconcile failed', { shim: key, error: describeApiError(error), retryInMs: retryIn });
+        // An API error may echo what was sent (a Job's environment holds the artifact URL).
+        log.warn('reconcile failed', { shim: key, error: redactSecrets(describeApiError(error)), retryInMs: retryIn });
       } finally {
         end();
         this.queue.done(key);
@@ -144,7 +149,10 @@ export class ShimController {
       return;
     }
 
-    const input = plannerInput(this.caches!, shim, namespace, this.options.now?.() ?? new Date());
+    const input = plannerInput(this.caches!, shim, namespace, this.options.now?.() ?? new Date(), {
+      shims: this.shimList(),
+      allowedArtifactLocations: this.options.allowedArtifactLocations ?? [],
+    });
     if (input.jobs.some((job) => job.awaitingResult)) this.queue.addAfter(name, AWAITING_RESULT_POLL_MS);
     const result = plan(input);
     this.recordNodeMetrics(name, result.status);

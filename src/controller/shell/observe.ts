@@ -2,6 +2,7 @@
 // informers hold (no LIST per reconcile), and these functions are tested without any API.
 
 import type { V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
+import type { ArtifactLocationPrefix } from '../../api/artifact-policy.ts';
 import type { Shim } from '../../api/shim.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import { installerJobIdentity } from '../installer-job/identity.ts';
@@ -30,8 +31,11 @@ export function nodeChangeMatters(before: V1Node | undefined, after: V1Node): bo
 
 export function observeRuntimeClass(rc: V1RuntimeClass): ObservedRuntimeClass {
   const observed: ObservedRuntimeClass = { name: rc.metadata?.name ?? '', handler: rc.handler };
+  if (rc.metadata?.uid) observed.uid = rc.metadata.uid;
   if (rc.scheduling?.nodeSelector) observed.nodeSelector = rc.scheduling.nodeSelector;
   if (rc.metadata?.labels) observed.labels = rc.metadata.labels;
+  const ownerUids = (rc.metadata?.ownerReferences ?? []).map((ref) => ref.uid).filter((uid) => uid);
+  if (ownerUids.length > 0) observed.ownerUids = ownerUids;
   return observed;
 }
 
@@ -43,8 +47,15 @@ export interface ObservedCaches {
   runtimeclasses: Pick<CachedKind<V1RuntimeClass>, 'list'>;
 }
 
+/** What the planner takes from beyond the Shim's own objects: the other Shims, the controller's policy. */
+export interface PlannerContext {
+  /** Every Shim in the cache (this one included; it is left out here). */
+  shims?: readonly Shim[];
+  allowedArtifactLocations?: readonly ArtifactLocationPrefix[];
+}
+
 /** Everything the planner needs about one Shim, from the caches. */
-export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: string, now: Date): PlannerInput {
+export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: string, now: Date, context: PlannerContext = {}): PlannerInput {
   const name = shim.metadata.name;
   const podsByJobUid = new Map<string, V1Pod[]>();
   for (const pod of caches.pods.list(namespace)) {
@@ -60,5 +71,8 @@ export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: stri
     .list()
     .filter((rc) => rc.metadata?.labels?.[RUNTIME_CLASS_SHIM_LABEL] === name || rc.metadata?.name === shim.spec.runtimeClass?.name)
     .map(observeRuntimeClass);
-  return { shim, nodes: caches.nodes.list().map(observeNode), jobs, runtimeClasses, now };
+  const input: PlannerInput = { shim, nodes: caches.nodes.list().map(observeNode), jobs, runtimeClasses, now };
+  if (context.shims) input.otherShims = context.shims.filter((other) => other.metadata.name !== name);
+  if (context.allowedArtifactLocations?.length) input.allowedArtifactLocations = context.allowedArtifactLocations;
+  return input;
 }

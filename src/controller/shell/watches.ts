@@ -39,7 +39,20 @@ export function controllerWatches(api: ApiClients, namespace: string, shims: () 
       kind: 'shims',
       path: `/apis/${API_GROUP}/${API_VERSION}/${SHIM_PLURAL}`,
       list: () => api.custom.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: SHIM_PLURAL }) as Promise<KubernetesListObject<KubernetesObject>>,
-      wakes: (shim) => [shim.metadata?.name ?? ''],
+      // The Shim, and the Shims whose handler ownership it may change: those naming the same
+      // handler, and those waiting on a conflict (the owner may have moved to another handler).
+      wakes: (obj) => {
+        const shim = obj as unknown as Shim;
+        const name = shim.metadata?.name ?? '';
+        const handler = shim.spec?.runtimeClass?.handler;
+        const waiting = shims().filter(
+          (other) =>
+            other.metadata.name !== name &&
+            ((handler !== undefined && other.spec?.runtimeClass?.handler === handler) ||
+              other.status?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'HandlerConflict')),
+        );
+        return [name, ...waiting.map((other) => other.metadata.name)];
+      },
     },
     nodes: {
       kind: 'nodes',

@@ -1,8 +1,9 @@
-import type { RestartStrategy } from '../../api/installer-contract.ts';
+import type { RestartStrategy, Verification } from '../../api/installer-contract.ts';
 import type { Host } from '../host.ts';
 import type { ContainerdTarget } from './detect.ts';
 import { waitForContainerd, type ContainerdHealth } from './health.ts';
 import { restartContainerd } from './restart.ts';
+import { verifyHandler, type HandlerExpectation } from './verify.ts';
 
 // What install and uninstall do to the running containerd, behind one interface: the real one
 // restarts and asks CRI; tests of the rollback paths pass their own and need no containerd.
@@ -12,8 +13,10 @@ export interface ContainerdControl {
   restart(): Promise<boolean>;
   /** Waits until containerd answers CRI, is ready and, when a handler is named, has it loaded. */
   waitHealthy(handler: string | null): Promise<ContainerdHealth>;
-  /** One look, no waiting: does the running containerd have the handler? (null: cannot tell) */
-  handlerLoaded(handler: string): Promise<boolean | null>;
+  /** One look, no waiting: containerd's version and whether it has the handler; null when it does not answer. */
+  look(handler: string): Promise<ContainerdHealth | null>;
+  /** Proves the handler works: its loaded runtime is the expected one and a pod sandbox starts through it. */
+  verify(expected: HandlerExpectation, systemdCgroup: boolean): Promise<Verification>;
 }
 
 export interface ControlOptions {
@@ -33,10 +36,11 @@ export function controlContainerd(host: Host, target: ContainerdTarget, options:
     async waitHealthy(handler) {
       return waitForContainerd({ socketPathHere: await socketPathHere(), handler, timeoutMs: options.healthTimeoutMs });
     },
-    async handlerLoaded(handler) {
-      return waitForContainerd({ socketPathHere: await socketPathHere(), handler, timeoutMs: 0 })
-        .then((health) => health.handlerLoaded)
-        .catch(() => null);
+    async look(handler) {
+      return waitForContainerd({ socketPathHere: await socketPathHere(), handler, timeoutMs: 0 }).catch(() => null);
+    },
+    async verify(expected, systemdCgroup) {
+      return verifyHandler(expected, { socketPathHere: await socketPathHere(), timeoutMs: options.healthTimeoutMs, systemdCgroup });
     },
   };
 }

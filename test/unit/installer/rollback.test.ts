@@ -1,3 +1,4 @@
+import type { Verification } from '../../../src/api/installer-contract.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -80,8 +81,12 @@ class ScriptedContainerd implements ContainerdControl {
     return { version: '1.7.0-test', handlerLoaded: handler === null ? null : true };
   }
 
-  async handlerLoaded(): Promise<boolean | null> {
-    return this.restartedOn.length > 0;
+  async look(handler: string) {
+    return { version: '1.7.0-test', handlerLoaded: handler !== '' && this.restartedOn.length > 0 };
+  }
+
+  async verify(): Promise<Verification> {
+    return { sandbox: 'started', ms: 0 };
   }
 }
 
