@@ -122,6 +122,7 @@ export const INSTALLER_ERROR_CODES = {
   ContainerdUnhealthy: { nodeIntact: true, meaning: 'containerd did not come back healthy; rolled back' },
   ShimDoesNotStart: { nodeIntact: true, meaning: 'no pod sandbox could start through the handler; rolled back' },
   HandlerOverridden: { nodeIntact: true, meaning: 'containerd loaded another definition of the handler (a drop-in wins); rolled back or refused' },
+  RuntimeOptionsUnsupported: { nodeIntact: true, meaning: 'this containerd cannot pass the runtime options to the shim; refused' },
   ConfigOverriddenByImport: { nodeIntact: true, meaning: 'an imported file replaces the CRI settings the stanza would go into; refused' },
   RollbackFailed: { nodeIntact: false, meaning: 'the change failed and so did undoing it: containerd needs attention' },
   InternalError: { nodeIntact: false, meaning: 'the installer broke in an unforeseen way' },

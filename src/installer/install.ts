@@ -5,7 +5,7 @@ import { computeRevision } from '../api/revision.ts';
 import { stanzaAsParsed, type RuntimeStanza } from './containerd/config-edit.ts';
 import { planInstallConfig, readConfig, type ConfigSnapshot, type PlannedConfig } from './containerd/config-file.ts';
 import { checkImports } from './containerd/imports.ts';
-import { runtimeTypeFor } from './containerd/runtime-type.ts';
+import { checkOptionsReachShim, runtimeTypeFor } from './containerd/runtime-type.ts';
 import { detectContainerd, type ContainerdTarget } from './containerd/detect.ts';
 import { InstallerError } from './errors.ts';
 import { extractShim, MAX_ARCHIVE_ENTRIES, UNPACK_RATIO } from './extract.ts';
@@ -81,6 +81,7 @@ async function prepare(options: InstallerOptions, host: Host, target: Containerd
 /** Every step that changes the node; each records its inverse on run.undo. The last one proves the result. */
 async function changeNode(run: InstallRun): Promise<Applied> {
   const running = await run.containerd.look(run.options.handler);
+  checkOptionsReachShim(run.options.runtimeOptions, running?.version ?? null);
   await checkImports(run.host, run.target, run.before, run.options.handler, running?.version ?? null);
   const binary = await binaryFor(run);
   const stanza = stanzaFor(run, binary, running?.version ?? null);

@@ -16,6 +16,8 @@ import { runInstaller } from '../harness/run-installer.ts';
 
 const REFUSE_MARKER = 'ShimkeeperTestRefuse';
 
+const readIfPresent = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : null);
+
 describe.each(containerdMatrix())('containerd $name', (release: ContainerdRelease) => {
   let containerd: TestContainerd;
   let server: ArtifactServer;
@@ -63,6 +65,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
   async function expectRefused(installerArgs: string[], code: string, message: RegExp): Promise<string> {
     const pidBefore = await containerd.pid();
     const configBefore = readFileSync(containerd.configPath, 'utf8');
+    const stateBefore = readIfPresent(path.join(installDir, 'state.json'));
     const run = await runInstaller(installerArgs);
     expect(run.code, run.stdout).toBe(1);
     expect(run.result, JSON.stringify(run.result)).toMatchObject({ ok: false, action: 'install', code });
@@ -71,7 +74,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
     expect(readFileSync(containerd.configPath, 'utf8')).toBe(configBefore);
     expect(await containerd.pid()).toBe(pidBefore);
     expect(existsSync(path.join(installDir, 'probe'))).toBe(false);
-    expect(existsSync(path.join(installDir, 'state.json'))).toBe(false);
+    expect(readIfPresent(path.join(installDir, 'state.json'))).toBe(stateBefore);
     return run.result['error'] as string;
   }
 
@@ -167,7 +170,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
   describe('containerd does not come back', () => {
     it('refuses the new config: rolled back, containerd healthy again on the old config', async () => {
       const pidBefore = await containerd.pid();
-      const run = await runInstaller(args({ extra: ['--runtime-option', `${REFUSE_MARKER}=true`] }));
+      const run = await runInstaller(args({ extra: ['--runtime-option', `ConfigPath=/etc/${REFUSE_MARKER}.toml`] }));
       expect(run.code).toBe(1);
       expect(run.result, JSON.stringify(run.result)).toMatchObject({ ok: false, code: 'ContainerdUnhealthy' });
       expect(run.result['error']).toMatch(/not healthy after 8000 ms.*Rolled back: .* is as it was, containerd was restarted on it and is healthy/);

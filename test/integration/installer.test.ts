@@ -169,10 +169,12 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       const before = configBefore();
       const run = await runInstaller(optionArgs('runc-named.tar.gz', sha256(archive), 'opts', wrapper));
       if (release.name === 'debian') {
+        // containerd 1.6 would hand the shim an empty generic blob: refused before anything changes.
         expect(run.code).toBe(1);
-        expect(run.result).toMatchObject({ ok: false, code: 'ShimDoesNotStart' });
-        expect(run.result['error']).toMatch(/generic form/);
+        expect(run.result).toMatchObject({ ok: false, code: 'RuntimeOptionsUnsupported' });
+        expect(run.result['error']).toMatch(/cannot pass the runtime options BinaryName.*Nothing was changed/);
         expect(configBefore()).toBe(before);
+        expect(existsSync(path.join(installDir, 'opts'))).toBe(false);
         return;
       }
       expect(run.code, run.stderr).toBe(0);
@@ -200,6 +202,11 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       const pidBefore = await containerd.pid();
       const run = await runInstaller(optionArgs('probe-1.tar.gz', sha256(rev1), 'generic', wrapper));
       expect(run.code).toBe(1);
+      if (release.name === 'debian') {
+        expect(run.result).toMatchObject({ ok: false, code: 'RuntimeOptionsUnsupported' });
+        expect(configBefore()).toBe(before);
+        return;
+      }
       expect(run.result).toMatchObject({ ok: false, code: 'ShimDoesNotStart' });
       expect(run.result['error']).toMatch(/runtimeoptions\.v1\.Options.*Rolled back/s);
       expect(configBefore()).toBe(before);

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { InstallerError } from '../errors.ts';
 
 // How the stanza names the shim for containerd, from what was measured on containerd 1.6.20,
 // 1.7.35 and 2.4.2 (test/integration/installer.test.ts runs on all three):
@@ -15,6 +16,25 @@ import path from 'node:path';
 //   options, so it gets `io.containerd.runc.v2` with runtime_path naming the binary. containerd
 //   1.7+ starts runtime_path; 1.6 ignores it when it starts a shim and would run the node's own
 //   runc shim instead, so on 1.6 it gets its absolute path too (and cannot take typed options).
+
+/**
+ * Option keys containerd 1.6 passes to a shim it does not know as runc: it decodes the options into
+ * the generic runtimeoptions.v1.Options and sends only these two fields (1.7 added the whole table
+ * as a TOML body), so every other key would silently never reach the shim.
+ */
+const GENERIC_OPTION_KEYS_1_6 = new Set(['TypeUrl', 'ConfigPath']);
+
+/** Refuses options this containerd would drop on their way to the shim. */
+export function checkOptionsReachShim(options: Record<string, string>, version: string | null): void {
+  if (honoursRuntimePath(version) || version === null) return;
+  const dropped = Object.keys(options).filter((key) => !GENERIC_OPTION_KEYS_1_6.has(key));
+  if (dropped.length === 0) return;
+  throw new InstallerError(
+    'RuntimeOptionsUnsupported',
+    `containerd ${version} cannot pass the runtime options ${dropped.join(', ')} to a shim other than its own runc shim: it sends a shim only ` +
+      `the generic ConfigPath and TypeUrl. Upgrade containerd to 1.7 or later, or remove containerdRuntimeOptions (a shim's own config file can go in ConfigPath). Nothing was changed`,
+  );
+}
 
 const RUNC_SHIM_BINARY = /^containerd-shim-runc-(v[0-9]+)$/;
 
