@@ -111,7 +111,7 @@ async function fetchAndPlace(run: InstallRun): Promise<ShimBinary> {
     const artifact = await fetchArtifact({ url: options.url, destination: path.join(workDirHere, 'artifact'), ...DEFAULT_FETCH, maxBytes: options.maxArtifactBytes, attempts: options.downloadAttempts, deadlineMs: options.downloadTimeoutMs });
     timings['downloadMs'] = Date.now() - downloadStarted;
     timings['artifactBytes'] = artifact.bytes;
-    if (options.sha256) timed(timings, 'verifyMs', () => verifyDigest(artifact, options.sha256, options.url));
+    if (options.sha256) timed(timings, 'checksumMs', () => verifyDigest(artifact, options.sha256, options.url));
     const extractStarted = Date.now();
     const extracted = await extractShim({
       archive: artifact.path,
