@@ -57,6 +57,8 @@ export const INSTALLER_FLAGS = {
   shimBinary: flag('shim-binary'),
   /** Replace a runtime the node's containerd already has for the handler (Shim spec.runtimeClass.takeOverExistingHandler). */
   takeOverHandler: flag('take-over-handler', 'boolean'),
+  /** Prove the handler with a pod sandbox even when nothing changed (the controller's drift re-checks). */
+  verify: flag('verify', 'boolean'),
   maxArtifactBytes: flag('max-artifact-bytes'),
   downloadAttempts: flag('download-attempts'),
   downloadTimeout: flag('download-timeout'),
@@ -114,6 +116,9 @@ export const INSTALLER_ERROR_CODES = {
   ConfigMoved: { nodeIntact: true, meaning: "containerd's config moved since the shim was installed" },
   StateUnreadable: { nodeIntact: true, meaning: "shimkeeper's state file cannot be read" },
   StateCorrupt: { nodeIntact: true, meaning: "shimkeeper's state file is not valid" },
+  HostPathUnresolvable: { nodeIntact: true, meaning: 'a host path goes through a symlink loop or a dangling symlink; refused' },
+  HandlerTaken: { nodeIntact: true, meaning: "another Shim's stanza on the node already defines the handler; refused" },
+  HandlerExists: { nodeIntact: true, meaning: "the handler is containerd's default runtime or a hand-written runtime; refused without --take-over-handler" },
   LockBusy: { nodeIntact: true, meaning: 'another installer holds the node lock' },
   WriteFailed: { nodeIntact: true, meaning: 'a file could not be written (read-only or full)' },
   InstallFailed: { nodeIntact: true, meaning: 'the install failed and was rolled back' },

@@ -40,6 +40,7 @@ export const CONTROLLER_API_NEEDS: readonly ApiNeed[] = [
   { group: 'events.k8s.io', resource: 'events', verbs: ['create', 'patch'], scope: 'cluster', why: 'events on Shims and Nodes (events.k8s.io/v1)' },
   // Cluster-scoped objects' events live in `default`, so a namespaced Role would not do.
   { group: '', resource: 'events', verbs: ['create', 'patch'], scope: 'cluster', why: 'events on Shims and Nodes (core/v1 API)' },
+  { group: '', resource: 'events', verbs: ['list', 'watch'], scope: 'cluster', why: "kubelets' FailedCreatePodSandBox Events: the drift signal (field-selected)" },
   { group: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'delete'], scope: 'namespace', why: 'installer Jobs' },
   { group: '', resource: 'pods', verbs: ['get', 'list', 'watch'], scope: 'namespace', why: "installer Pods' termination messages (the results)" },
   {

@@ -5,6 +5,7 @@ import os from 'node:os';
 import { KeepAliveKubeConfig } from '../kube/kubeconfig.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { createLogger, type Level } from '../log.ts';
+import { parseDuration } from './duration.ts';
 import { ShimController } from './shell/controller.ts';
 import { ControllerMetrics } from './shell/metrics.ts';
 
@@ -26,7 +27,10 @@ export interface ControllerConfig {
   logLevel: Level;
   /** SHIMKEEPER_ALLOWED_ARTIFACT_URLS: comma-separated URL prefixes artifacts must lie under; empty = any. */
   allowedArtifactLocations: ArtifactLocationPrefix[];
+  /** SHIMKEEPER_REVERIFY_INTERVAL (a duration such as 24h, 90m or 3600s; 0 turns it off): how often an installed node is proven again. */
+  reverifyAfterMs: number;
 }
+
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ControllerConfig {
   const installerImage = env['SHIMKEEPER_INSTALLER_IMAGE'];
@@ -44,6 +48,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ControllerConfig {
     retryPeriodMs: Number(env['LEASE_RETRY_PERIOD_MS'] ?? 2_000),
     logLevel: (env['LOG_LEVEL'] as Level | undefined) ?? 'info',
     allowedArtifactLocations: parseAllowedArtifactLocations(env['SHIMKEEPER_ALLOWED_ARTIFACT_URLS']),
+    // Daily by default: a removed stanza that no pod has tripped over yet is found within a day.
+    reverifyAfterMs: parseDuration('SHIMKEEPER_REVERIFY_INTERVAL', env['SHIMKEEPER_REVERIFY_INTERVAL'] ?? '24h'),
   };
 }
 
@@ -84,6 +90,7 @@ async function main(): Promise<void> {
     log,
     metrics,
     allowedArtifactLocations: config.allowedArtifactLocations,
+    reverifyAfterMs: config.reverifyAfterMs,
   });
   if (config.allowedArtifactLocations.length > 0) log.info('artifact locations restricted', { allowed: config.allowedArtifactLocations.map((p) => p.text) });
   const elector = new LeaderElector({

@@ -1,4 +1,4 @@
-import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 
 // A list+watch cache of one kind that keeps itself alive: client-node's informer stops on a watch
@@ -24,6 +24,8 @@ export interface InformerSpec<T extends KubernetesObject> {
   path: string;
   list: () => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
+  /** Server-side field selector, e.g. `reason=FailedCreatePodSandBox` for Events. */
+  fieldSelector?: string;
   handlers: InformerHandlers<T>;
   /** Counts LIST calls and watch (re)starts, for metrics. */
   onRequest?: (verb: 'list' | 'watch') => void;
@@ -34,7 +36,8 @@ export function startInformer<T extends KubernetesObject>(kc: KubeConfig, spec: 
     spec.onRequest?.('list');
     return spec.list();
   };
-  const informer = makeInformer<T>(kc, spec.path, countedList, spec.labelSelector);
+  // client-node's makeInformer, with the field selector it does not pass on.
+  const informer = new ListWatch<T>(spec.path, new Watch(kc), countedList, false, spec.labelSelector, spec.fieldSelector);
   let stopped = false;
   let synced = false;
   let restartDelayMs = 1_000;

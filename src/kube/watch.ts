@@ -13,6 +13,7 @@ export interface WatchDeclaration<T extends KubernetesObject> {
   path: string;
   list: () => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
+  fieldSelector?: string;
   /** The keys (e.g. Shim names) a change to `obj` wakes, or `'all'`. */
   wakes: (obj: T) => readonly string[] | 'all';
   /**
@@ -55,6 +56,7 @@ export function startWatch<T extends KubernetesObject>(kc: KubeConfig, watch: Wa
       path: watch.path,
       list: watch.list,
       labelSelector: watch.labelSelector,
+      fieldSelector: watch.fieldSelector,
       handlers: { onAdd: changed, onUpdate: changed, onDelete: deleted },
       onRequest: (verb) => hooks.countRequest(verb, watch.kind),
     },

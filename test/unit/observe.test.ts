@@ -78,3 +78,32 @@ describe('observed state from API objects', () => {
     expect(plannerInput(caches, shims[0]!, 'ns', T0).allowedArtifactLocations).toBeUndefined();
   });
 });
+
+describe('drift signals from the API', () => {
+  it('reads the boot ID, and a reboot is a node change that matters', async () => {
+    const { observeNode, nodeChangeMatters } = await import('../../src/controller/shell/observe.ts');
+    const node = { metadata: { name: 'n' }, status: { nodeInfo: { bootID: 'b1' } } } as never;
+    expect(observeNode(node)).toMatchObject({ bootID: 'b1' });
+    expect(nodeChangeMatters(node, { metadata: { name: 'n' }, status: { nodeInfo: { bootID: 'b2' } } } as never)).toBe(true);
+  });
+
+  it('groups the kubelets\' sandbox failures by node, with their latest time', async () => {
+    const { sandboxFailuresByNode } = await import('../../src/controller/shell/observe.ts');
+    const failures = sandboxFailuresByNode([
+      { metadata: { name: 'e1' }, involvedObject: {}, source: { host: 'node-a' }, lastTimestamp: new Date('2026-01-01T00:00:05Z'), message: 'no runtime for "spin" is configured' },
+      { metadata: { name: 'e2' }, involvedObject: {}, reportingInstance: 'node-b', eventTime: '2026-01-01T00:00:06.000000Z' as never, message: 'x' },
+      { metadata: { name: 'e3' }, involvedObject: {}, message: 'no node named' },
+    ] as never);
+    expect(failures.get('node-a')).toEqual([{ time: '2026-01-01T00:00:05.000Z', message: 'no runtime for "spin" is configured' }]);
+    expect(failures.get('node-b')).toHaveLength(1);
+    expect(failures.size).toBe(2);
+  });
+
+  it('parses the re-verification interval', async () => {
+    const { parseDuration } = await import('../../src/controller/duration.ts');
+    expect(parseDuration('X', '24h')).toBe(86_400_000);
+    expect(parseDuration('X', '90m')).toBe(5_400_000);
+    expect(parseDuration('X', '0')).toBe(0);
+    expect(() => parseDuration('X', '1d')).toThrow(/duration such as 24h/);
+  });
+});

@@ -110,6 +110,8 @@ export class FakeCluster {
   /** The other Shims of the cluster, as the controller's Shim cache holds them. */
   otherShims: OtherShim[] = [];
   allowedArtifactLocations: ArtifactLocationPrefix[] = [];
+  /** The controller's re-verification interval (0: never). */
+  reverifyAfterMs = 0;
 
   constructor(shim: Shim, nodes: ObservedNode[]) {
     this.shim = structuredClone(shim);
@@ -125,6 +127,7 @@ export class FakeCluster {
       runtimeClasses: [...this.runtimeClasses.values()].map((r) => structuredClone(r)),
       otherShims: structuredClone(this.otherShims),
       allowedArtifactLocations: this.allowedArtifactLocations,
+      reverifyAfterMs: this.reverifyAfterMs,
       now: new Date(this.now),
     });
   }

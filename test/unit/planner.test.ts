@@ -165,14 +165,22 @@ describe('rolling rollout', () => {
     expect(condition(cluster, 'Ready')).toMatchObject({ status: 'True' });
   });
 
-  it('a version-only change rolls out nothing (the revision is unchanged)', () => {
+  it('a version-only change keeps the revision: nodes re-check (no new artifact, no restart) and then report the new version', () => {
     const cluster = new FakeCluster(makeShim(), nodeNames(2).map((n) => makeNode(n)));
     cluster.settle();
+    const revision = cluster.record('node-a')!.revision;
     cluster.shim!.spec.version = '0.19.1';
     cluster.shim!.metadata.generation = 2;
-    const { actions } = cluster.plan();
-    expect(ofType(actions, 'createJob')).toEqual([]);
-    expect(ofType(actions, 'updateStatus')).toHaveLength(1); // observedGeneration moves on
+    const { actions, status } = cluster.step();
+    const jobs = ofType(actions, 'createJob');
+    expect(jobs.length).toBeGreaterThan(0);
+    for (const job of jobs) expect(job).toMatchObject({ revision, verify: true, version: '0.19.1' });
+    // Until a node reports the version, it is not up to date; its label stays (it still works).
+    expect(status.nodesUpdated).toBe(0);
+    expect(cluster.ready('node-a')).toBe(true);
+    cluster.settle();
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installed', revision, version: '0.19.1' });
+    expect(cluster.shim!.status).toMatchObject({ nodesUpdated: 2, nodesReady: 2 });
   });
 
   it('a finished Job of an old revision is recorded and the new revision starts in the same pass', () => {

@@ -96,6 +96,7 @@ export function installerEnv(action: CreateJobAction, ctx: Pick<InstallerJobSett
     if (Object.keys(action.runtimeOptions).length > 0) env.push(set('runtimeOption', encodeRuntimeOptions(action.runtimeOptions)));
     if (action.shimBinary) env.push(set('shimBinary', action.shimBinary));
     if (action.takeOverHandler) env.push(set('takeOverHandler', 'true'));
+    if (action.verify) env.push(set('verify', 'true'));
   }
   return env;
 }

@@ -22,8 +22,19 @@ export interface ObservedNode {
   arch?: string;
   /** status.nodeInfo.containerRuntimeVersion, e.g. `containerd://1.7.24`. */
   containerRuntimeVersion?: string;
+  /** status.nodeInfo.bootID: changes when the node reboots. */
+  bootID?: string;
+  /** The kubelet's recent FailedCreatePodSandBox Events on this node (drift.ts reads them). */
+  sandboxFailures?: SandboxFailure[];
   /** `false` for a node known to be deleted. Nodes missing from the input are gone as well. */
   exists?: boolean;
+}
+
+/** A pod sandbox the kubelet could not create on a node: a sign that a handler may be gone. */
+export interface SandboxFailure {
+  /** RFC 3339 time of the latest occurrence. */
+  time: string;
+  message: string;
 }
 
 export interface ObservedJob {
@@ -73,6 +84,8 @@ export interface PlannerInput {
   otherShims?: readonly OtherShim[];
   /** The controller's SHIMKEEPER_ALLOWED_ARTIFACT_URLS, parsed; empty or absent allows any location. */
   allowedArtifactLocations?: readonly ArtifactLocationPrefix[];
+  /** Re-verify an installed node this long after its last verification (0 or absent: never). */
+  reverifyAfterMs?: number;
   now: Date;
 }
 
@@ -110,6 +123,8 @@ export interface CreateJobAction {
   shimBinary?: string;
   /** spec.runtimeClass.takeOverExistingHandler: the installer may replace an existing runtime for the handler. */
   takeOverHandler?: boolean;
+  /** A re-check of an installed node (drift.ts): the installer proves the handler even if nothing changed. */
+  verify?: boolean;
 }
 
 export interface DeleteJobAction {

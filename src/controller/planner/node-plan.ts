@@ -1,7 +1,7 @@
 // Per-node building blocks of the planner: what a finished Job means for its node, what a node's
 // record looks like while a Job runs, the ready label, retry backoff.
 
-import { failureLeavesNodeIntact, type JobAction } from '../../api/installer-contract.ts';
+import { failureLeavesNodeIntact, type JobAction, type Verification } from '../../api/installer-contract.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import type { ObservedJob, ObservedNode } from './model.ts';
@@ -88,7 +88,7 @@ function nodeLeftIntact(job: ObservedJob): boolean {
 
 /** The revision installed and working on a node, as far as its record tells. */
 function workingRevisionOf(record: NodeShimRecord | null): string | undefined {
-  if (record?.state === 'installed') return record.revision;
+  if (record?.state === 'installed') return record.suspect ? undefined : record.revision;
   return record?.workingRevision;
 }
 
@@ -110,9 +110,10 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
         revision: job.revision,
         sha256: result.sha256,
         containerd: result.containerdVersion ?? previous?.containerd,
+        message: verificationNote(result.verification),
         time,
       }),
-      event: { eventType: 'Normal', reason: 'Installed', message: `installed revision ${job.revision}${version} on node ${job.node}` },
+      event: { eventType: 'Normal', reason: 'Installed', message: `installed revision ${job.revision}${version} on node ${job.node}${verificationNote(result.verification, '; ') ?? ''}` },
     };
   }
 
@@ -192,10 +193,16 @@ export function runningJobDetails(job: ObservedJob, previous: NodeShimRecord | n
  */
 export function desiredReady(target: boolean, current: NodeShimRecord | null, readyBefore: boolean): boolean {
   if (!target || current === null) return false;
-  if (current.state === 'installed') return true;
+  if (current.state === 'installed') return !current.suspect;
   // A label without a working revision behind it (set by hand, or by a kubelet editing its own
   // Node) is taken off.
   if (current.state === 'installing') return readyBefore && Boolean(current.workingRevision);
   if (current.state === 'failed' && current.workingRevision) return readyBefore;
   return false;
+}
+
+/** Said on the node and in the Event when the installer could not prove the handler with a sandbox. */
+function verificationNote(verification: Verification | undefined, prefix = ''): string | undefined {
+  if (verification?.sandbox !== 'skipped') return undefined;
+  return `${prefix}not proven by a pod sandbox: ${redactSecrets(verification.reason ?? 'no reason given')}`;
 }

@@ -16,7 +16,14 @@ export interface NodeShimRecord extends NodeShimStatus {
    * working on the node (the installer changes nothing, or rolls back, when it fails).
    */
   workingRevision?: string;
+  /** Installed, but something since suggests it may no longer work (drift.ts): no ready label until verified. */
+  suspect?: string;
+  /** The node's boot ID and container runtime when the installation was last proven. */
+  bootID?: string;
+  runtime?: string;
 }
+
+const RECORD_STRINGS = ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'suspect', 'bootID', 'runtime'] as const;
 
 const STATES: readonly NodeShimState[] = ['installing', 'installed', 'failed', 'uninstalling'];
 
@@ -41,7 +48,7 @@ export function parseNodeShimStatus(value: string | undefined): NodeShimRecord |
     return { state: 'failed', message: `status annotation has unknown state ${JSON.stringify(raw.state)}`, time: '' };
   }
   const record: NodeShimRecord = { state: raw.state as NodeShimState, time: typeof raw.time === 'string' ? raw.time : '' };
-  for (const key of ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision'] as const) {
+  for (const key of RECORD_STRINGS) {
     if (typeof raw[key] === 'string') record[key] = raw[key];
   }
   if (typeof raw.failures === 'number' && Number.isInteger(raw.failures) && raw.failures > 0) record.failures = raw.failures;
@@ -51,7 +58,7 @@ export function parseNodeShimStatus(value: string | undefined): NodeShimRecord |
 /** Canonical JSON for the annotation: fixed key order, absent fields left out. */
 export function serializeNodeShimStatus(record: NodeShimRecord): string {
   const ordered: Record<string, unknown> = { state: record.state };
-  for (const key of ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'failures'] as const) {
+  for (const key of [...RECORD_STRINGS, 'failures'] as const) {
     if (record[key] !== undefined && record[key] !== '') ordered[key] = record[key];
   }
   ordered.time = record.time;

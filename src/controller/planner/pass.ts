@@ -59,6 +59,8 @@ export interface NodeState {
   ready: boolean;
   /** An installer Job runs, or is created by this plan, for the node. */
   busy: boolean;
+  /** Why an installed node is checked again (drift.ts); set by the drift phase. */
+  recheck?: string;
 }
 
 /** A node's record and ready label, before or after a step. */

@@ -46,6 +46,7 @@ import { admit, pickCandidates, rolloutBudget, type RolloutBudget } from './roll
 import { planRuntimeClasses } from './runtime-class.ts';
 import { computeStatus, statusDiffers, type NodeOutcome } from './status.ts';
 import { isTarget } from './targeting.ts';
+import { driftSignals, nodeFingerprint } from './drift.ts';
 
 export function plan(input: PlannerInput): Plan {
   const ctx = passContext(input);
@@ -59,6 +60,7 @@ export function plan(input: PlannerInput): Plan {
   const jobsByNode = deleteJobsOfGoneNodes(input.jobs, liveNodes, book);
   const outcomes: JobOutcomeCount[] = [];
   const nodes = liveNodes.map((node) => recordFinishedJobs(ctx, node, jobsByNode.get(node.name) ?? [], book, outcomes));
+  for (const state of nodes) noticeDrift(ctx, state, input.reverifyAfterMs ?? 0, book, wake);
   const budget = rolloutBudget(ctx, nodes);
   admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book);
   const status = shimStatus(ctx, nodes, budget, setup.runtimeClassConflict);
@@ -118,6 +120,22 @@ function observedState(ctx: PassContext, node: ObservedNode): NodeState {
   return state;
 }
 
+/**
+ * Marks a node suspected of drift (its ready label goes off, an Event says why, once) and notes a
+ * re-check; the rollout phases then give either an install Job of the same revision.
+ */
+function noticeDrift(ctx: PassContext, state: NodeState, reverifyAfterMs: number, book: NodeWorkBook, wake: WakeUp): void {
+  if (state.busy || !ctx.actionable || ctx.deleting) return;
+  const signals = driftSignals(ctx, state, reverifyAfterMs, wake);
+  if (signals.recheck) state.recheck = signals.recheck;
+  if (!signals.suspect || state.current?.suspect) return;
+  const before = { record: state.current, ready: state.ready };
+  state.current = { ...state.current!, suspect: signals.suspect };
+  state.ready = false;
+  book.write(state.node.name, patchIfChanged(ctx.shimName, state.node.name, before, { record: state.current, ready: false }));
+  book.event(state.node.name, { eventType: 'Warning', reason: 'DriftSuspected', message: `${signals.suspect}; re-installing to repair or prove it` });
+}
+
 function byFinishTime(a: ObservedJob, b: ObservedJob): number {
   return (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.name.localeCompare(b.name);
 }
@@ -133,7 +151,7 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
   const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
   for (const job of finished) {
     const outcome = finishedJobOutcome(job, state.current, ctx.nowIso);
-    state.current = outcome.record;
+    state.current = outcome.record?.state === 'installed' ? { ...outcome.record, ...nodeFingerprint(node) } : outcome.record;
     // A failed install that left the previous version working keeps the label as it was.
     const stillWorking = outcome.record?.state === 'failed' && Boolean(outcome.record.workingRevision);
     state.ready = outcome.record?.state === 'installed' || (stillWorking && state.ready);
@@ -155,6 +173,7 @@ function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: Rollo
   const outcomes: NodeOutcome[] = nodes.map((n) => {
     const outcome: NodeOutcome = { name: n.node.name, target: n.target, platform: n.platform, record: n.current, ready: n.ready, busy: n.busy };
     if (n.artifact) outcome.desiredRevision = n.artifact.revision;
+    if (ctx.shim.spec.version !== undefined) outcome.desiredVersion = ctx.shim.spec.version;
     if (n.unsupported !== undefined) outcome.unsupported = n.unsupported;
     return outcome;
   });

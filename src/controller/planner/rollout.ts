@@ -60,8 +60,10 @@ export interface Candidate {
   revision: string;
   /** Already counted in flight (marked installing/uninstalling, its Job lost): needs no new slot. */
   holdsSlot: boolean;
-  /** Lower goes first: resumed work, then uninstalls, then first installs and upgrades, then retries. */
+  /** Lower goes first: resumed work, then uninstalls and drift repairs, then first installs and upgrades, then retries, then re-checks. */
   rank: number;
+  /** The node is installed at this revision already: the Job proves (or repairs) it. */
+  recheck?: boolean;
 }
 
 function inMotion(record: NodeShimRecord | null): boolean {
@@ -87,8 +89,14 @@ export function pickCandidates(ctx: PassContext, nodes: readonly NodeState[], bu
     if (state.target) {
       if (!state.artifact) continue;
       const revision = state.artifact.revision;
-      if (current?.state === 'installed' && current.revision === revision) continue;
+      const installedHere = current?.state === 'installed' && current.revision === revision;
+      // Installed and nothing to prove again: done. Suspected drift is repaired first; a re-check after the rest.
+      if (installedHere && !current.suspect && !state.recheck) continue;
       if (budget.paused || ctx.blocked) continue;
+      if (installedHere) {
+        candidates.push({ state, action: 'install', revision, holdsSlot: false, rank: current.suspect ? 1 : 4, recheck: true });
+        continue;
+      }
       const retry = current?.state === 'failed' && current.revision === revision;
       if (retry && backingOff(current, ctx, wake)) continue;
       candidates.push({ state, action: 'install', revision, holdsSlot, rank: holdsSlot ? 0 : retry ? 3 : 2 });
@@ -117,6 +125,7 @@ function createJobAction(ctx: PassContext, candidate: Candidate, jobName: string
   if (spec.version !== undefined) job.version = spec.version;
   if (spec.shimBinary !== undefined) job.shimBinary = spec.shimBinary;
   if (spec.runtimeClass?.takeOverExistingHandler === true) job.takeOverHandler = true;
+  if (candidate.recheck) job.verify = true;
   return job;
 }
 

@@ -17,6 +17,8 @@ export interface NodeOutcome {
   platform: string;
   /** The revision this node should run (targets with a supported platform and a valid spec only). */
   desiredRevision?: string;
+  /** The version the Shim names, when it names one: a node reporting another is not up to date. */
+  desiredVersion?: string;
   /** Why a target node can never get the shim. */
   unsupported?: string;
   record: NodeShimRecord | null;
@@ -57,7 +59,9 @@ function updated(node: NodeOutcome): boolean {
     node.target &&
     node.desiredRevision !== undefined &&
     node.record?.state === 'installed' &&
-    node.record.revision === node.desiredRevision
+    node.record.revision === node.desiredRevision &&
+    !node.record.suspect &&
+    (node.desiredVersion === undefined || (node.record.version ?? '') === node.desiredVersion)
   );
 }
 

@@ -43,6 +43,8 @@ export interface ControllerOptions {
   now?: () => Date;
   /** SHIMKEEPER_ALLOWED_ARTIFACT_URLS, parsed; empty allows any location. */
   allowedArtifactLocations?: readonly ArtifactLocationPrefix[];
+  /** Re-verify installed nodes this long after they were last proven (0: never). */
+  reverifyAfterMs?: number;
 }
 
 export class ShimController {
@@ -75,6 +77,7 @@ export class ShimController {
       jobs: startWatch(kc, watches.jobs, hooks),
       pods: startWatch(kc, watches.pods, hooks),
       runtimeclasses: startWatch(kc, watches.runtimeclasses, hooks),
+      sandboxfailures: startWatch(kc, watches.sandboxfailures, hooks),
     };
     this.caches = caches;
     await Promise.all(Object.values(caches).map((cache: CachedKind<KubernetesObject>) => cache.synced));
@@ -152,6 +155,7 @@ export class ShimController {
     const input = plannerInput(this.caches!, shim, namespace, this.options.now?.() ?? new Date(), {
       shims: this.shimList(),
       allowedArtifactLocations: this.options.allowedArtifactLocations ?? [],
+      reverifyAfterMs: this.options.reverifyAfterMs ?? 0,
     });
     if (input.jobs.some((job) => job.awaitingResult)) this.queue.addAfter(name, AWAITING_RESULT_POLL_MS);
     const result = plan(input);

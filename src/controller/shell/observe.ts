@@ -1,13 +1,13 @@
 // Turns cached API objects into the planner's input. Pure: the controller shell passes what its
 // informers hold (no LIST per reconcile), and these functions are tested without any API.
 
-import type { V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
 import type { ArtifactLocationPrefix } from '../../api/artifact-policy.ts';
 import type { Shim } from '../../api/shim.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import { installerJobIdentity } from '../installer-job/identity.ts';
 import { JOB_UID_LABEL, observeJob } from '../installer-job/observe.ts';
-import type { ObservedJob, ObservedNode, ObservedRuntimeClass, PlannerInput } from '../planner/model.ts';
+import type { ObservedJob, ObservedNode, ObservedRuntimeClass, PlannerInput, SandboxFailure } from '../planner/model.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 
 export function observeNode(node: V1Node): ObservedNode {
@@ -18,6 +18,7 @@ export function observeNode(node: V1Node): ObservedNode {
   if (info?.operatingSystem) observed.os = info.operatingSystem;
   if (info?.architecture) observed.arch = info.architecture;
   if (info?.containerRuntimeVersion) observed.containerRuntimeVersion = info.containerRuntimeVersion;
+  if (info?.bootID) observed.bootID = info.bootID;
   if (node.metadata?.deletionTimestamp) observed.exists = false;
   return observed;
 }
@@ -25,7 +26,7 @@ export function observeNode(node: V1Node): ObservedNode {
 /** Only what the planner reads changed: heartbeats and other status churn do not wake Shims. */
 export function nodeChangeMatters(before: V1Node | undefined, after: V1Node): boolean {
   if (!before) return true;
-  const pick = (n: V1Node) => JSON.stringify([n.metadata?.labels, n.metadata?.annotations, n.metadata?.deletionTimestamp, n.status?.nodeInfo?.operatingSystem, n.status?.nodeInfo?.architecture, n.status?.nodeInfo?.containerRuntimeVersion]);
+  const pick = (n: V1Node) => JSON.stringify([n.metadata?.labels, n.metadata?.annotations, n.metadata?.deletionTimestamp, n.status?.nodeInfo?.operatingSystem, n.status?.nodeInfo?.architecture, n.status?.nodeInfo?.containerRuntimeVersion, n.status?.nodeInfo?.bootID]);
   return pick(before) !== pick(after);
 }
 
@@ -45,6 +46,20 @@ export interface ObservedCaches {
   jobs: Pick<CachedKind<V1Job>, 'list'>;
   pods: Pick<CachedKind<V1Pod>, 'list'>;
   runtimeclasses: Pick<CachedKind<V1RuntimeClass>, 'list'>;
+  /** The kubelets' FailedCreatePodSandBox Events; absent: none seen. */
+  sandboxfailures?: Pick<CachedKind<CoreV1Event>, 'list'>;
+}
+
+/** The sandbox failures a kubelet reported, by node (Events name their node as source.host). */
+export function sandboxFailuresByNode(events: readonly CoreV1Event[]): Map<string, SandboxFailure[]> {
+  const byNode = new Map<string, SandboxFailure[]>();
+  for (const event of events) {
+    const node = event.source?.host ?? event.reportingInstance;
+    const at = event.lastTimestamp ?? event.eventTime ?? event.firstTimestamp ?? event.metadata?.creationTimestamp;
+    if (!node || !at || !event.message) continue;
+    byNode.set(node, [...(byNode.get(node) ?? []), { time: new Date(at).toISOString(), message: event.message }]);
+  }
+  return byNode;
 }
 
 /** What the planner takes from beyond the Shim's own objects: the other Shims, the controller's policy. */
@@ -52,6 +67,8 @@ export interface PlannerContext {
   /** Every Shim in the cache (this one included; it is left out here). */
   shims?: readonly Shim[];
   allowedArtifactLocations?: readonly ArtifactLocationPrefix[];
+  /** SHIMKEEPER_REVERIFY_INTERVAL in ms (0: never). */
+  reverifyAfterMs?: number;
 }
 
 /** Everything the planner needs about one Shim, from the caches. */
@@ -71,7 +88,14 @@ export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: stri
     .list()
     .filter((rc) => rc.metadata?.labels?.[RUNTIME_CLASS_SHIM_LABEL] === name || rc.metadata?.name === shim.spec.runtimeClass?.name)
     .map(observeRuntimeClass);
-  const input: PlannerInput = { shim, nodes: caches.nodes.list().map(observeNode), jobs, runtimeClasses, now };
+  const failures = sandboxFailuresByNode(caches.sandboxfailures?.list() ?? []);
+  const nodes = caches.nodes.list().map((node) => {
+    const observed = observeNode(node);
+    const sandboxFailures = failures.get(observed.name);
+    return sandboxFailures ? { ...observed, sandboxFailures } : observed;
+  });
+  const input: PlannerInput = { shim, nodes, jobs, runtimeClasses, now };
+  if (context.reverifyAfterMs) input.reverifyAfterMs = context.reverifyAfterMs;
   if (context.shims) input.otherShims = context.shims.filter((other) => other.metadata.name !== name);
   if (context.allowedArtifactLocations?.length) input.allowedArtifactLocations = context.allowedArtifactLocations;
   return input;

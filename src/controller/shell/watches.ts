@@ -1,7 +1,7 @@
 // What the controller watches, declared as data (kube/watch.ts starts them): for each kind, where
 // it lives, how it is selected, which Shims a change wakes, and which changes matter at all.
 
-import type { KubernetesListObject, KubernetesObject, V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
+import type { CoreV1Event, KubernetesListObject, KubernetesObject, V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, SHIM_PLURAL } from '../../api/names.ts';
 import type { Shim } from '../../api/shim.ts';
 import type { ApiClients } from '../../kube/clients.ts';
@@ -18,7 +18,12 @@ export interface Caches {
   jobs: CachedKind<V1Job>;
   pods: CachedKind<V1Pod>;
   runtimeclasses: CachedKind<V1RuntimeClass>;
+  /** The kubelets' FailedCreatePodSandBox Events, cluster-wide: the drift signal (planner/drift.ts). */
+  sandboxfailures: CachedKind<CoreV1Event>;
 }
+
+/** Selects the Events a kubelet writes when it cannot create a pod sandbox. */
+export const SANDBOX_FAILURE_SELECTOR = 'reason=FailedCreatePodSandBox';
 
 type ObjectOf<C> = C extends CachedKind<infer T> ? T : never;
 export type Watches = { [K in keyof Caches]: WatchDeclaration<ObjectOf<Caches[K]>> };
@@ -77,6 +82,14 @@ export function controllerWatches(api: ApiClients, namespace: string, shims: () 
       list: () => api.core.listNamespacedPod({ namespace, labelSelector: INSTALLER_JOB_SELECTOR }),
       wakes: shimOfInstallerObject,
     },
+    sandboxfailures: {
+      kind: 'events',
+      path: '/api/v1/events',
+      fieldSelector: SANDBOX_FAILURE_SELECTOR,
+      list: () => api.core.listEventForAllNamespaces({ fieldSelector: SANDBOX_FAILURE_SELECTOR }),
+      // The Shims whose handler or name the message mentions (the planner decides whether it is drift).
+      wakes: (event) => shimsConcernedBy(shims(), event.message ?? ''),
+    },
     runtimeclasses: {
       kind: 'runtimeclasses',
       path: '/apis/node.k8s.io/v1/runtimeclasses',
@@ -89,4 +102,13 @@ export function controllerWatches(api: ApiClients, namespace: string, shims: () 
       },
     },
   };
+}
+
+function shimsConcernedBy(shims: readonly Shim[], message: string): string[] {
+  return shims
+    .filter((shim) => {
+      const handler = shim.spec?.runtimeClass?.handler;
+      return (handler !== undefined && message.includes(`"${handler}"`)) || message.includes(`/${shim.metadata.name}/`);
+    })
+    .map((shim) => shim.metadata.name);
 }

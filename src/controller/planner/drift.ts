@@ -1,0 +1,70 @@
+// Drift: a node recorded as installed whose shim may no longer work, found from signals the API
+// already carries, and repaired by the ordinary install path (the same revision again: the
+// installer puts back a removed stanza, restarts containerd and proves the handler with a pod
+// sandbox; when all is in place it changes nothing). All rollout rules hold for these Jobs.
+//
+// Suspicion (the ready label goes off until the node is proven again):
+// - the node rebooted (its boot ID changed): an OS whose /etc or /opt does not persist loses both;
+// - its container runtime changed: a containerd package upgrade may replace config.toml;
+// - the kubelet reported a pod sandbox it could not create through this Shim's handler after the
+//   node was last proven (FailedCreatePodSandBox naming the handler or the shim's binary).
+// Re-check without suspicion (the label stays): the Shim's version changed while the revision did
+// not (the node then reports the version it really runs), and a periodic re-verification.
+
+import type { ObservedNode } from './model.ts';
+import type { NodeShimRecord } from './node-status.ts';
+import type { NodeState, PassContext, WakeUp } from './pass.ts';
+
+export interface DriftSignals {
+  /** Why the node may be broken: its label goes off and it is repaired first. */
+  suspect?: string;
+  /** Why the node is checked again although nothing suggests it is broken. */
+  recheck?: string;
+}
+
+/** The node's identity as far as drift goes, recorded when an install is proven. */
+export function nodeFingerprint(node: ObservedNode): Pick<NodeShimRecord, 'bootID' | 'runtime'> {
+  return { ...(node.bootID ? { bootID: node.bootID } : {}), ...(node.containerRuntimeVersion ? { runtime: node.containerRuntimeVersion } : {}) };
+}
+
+/** What, if anything, calls a node installed at the desired revision into question. */
+export function driftSignals(ctx: PassContext, state: NodeState, reverifyAfterMs: number, wake: WakeUp): DriftSignals {
+  const record = state.current;
+  if (!state.target || !state.artifact || record?.state !== 'installed' || record.revision !== state.artifact.revision) return {};
+  const suspect = record.suspect ?? suspicion(ctx, state.node, record);
+  if (suspect) return { suspect };
+  const version = ctx.shim.spec.version;
+  if (version !== undefined && version !== (record.version ?? '')) return { recheck: `the Shim's version is now ${version}` };
+  if (reverifyAfterMs > 0) {
+    const due = Date.parse(record.time) + reverifyAfterMs * spreadFactor(state.node.name);
+    if (Number.isNaN(due) || due <= ctx.nowMs) return { recheck: 'periodic re-verification' };
+    wake.noLaterThan(due);
+  }
+  return {};
+}
+
+function suspicion(ctx: PassContext, node: ObservedNode, record: NodeShimRecord): string | undefined {
+  if (record.bootID && node.bootID && node.bootID !== record.bootID) return `node ${node.name} rebooted since the shim was proven (boot ID changed)`;
+  if (record.runtime && node.containerRuntimeVersion && node.containerRuntimeVersion !== record.runtime) {
+    return `the container runtime on node ${node.name} changed from ${record.runtime} to ${node.containerRuntimeVersion}`;
+  }
+  const since = Date.parse(record.time);
+  const failure = (node.sandboxFailures ?? []).find((f) => Date.parse(f.time) > since && concernsShim(f.message, ctx));
+  return failure ? `a pod sandbox could not be created on node ${node.name}: ${failure.message}` : undefined;
+}
+
+/** A kubelet sandbox failure names the handler (`no runtime for "h" is configured`) or the shim's installed binary path. */
+function concernsShim(message: string, ctx: PassContext): boolean {
+  const handler = ctx.shim.spec.runtimeClass?.handler;
+  return (handler !== undefined && message.includes(`"${handler}"`)) || message.includes(`/${ctx.shimName}/`);
+}
+
+/**
+ * Between 0.75 and 1, fixed per node: nodes installed in one rollout are re-verified over a quarter
+ * of the interval instead of all at once.
+ */
+function spreadFactor(node: string): number {
+  let hash = 2166136261;
+  for (const char of node) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0;
+  return 1 - (hash % 1000) / 4000;
+}

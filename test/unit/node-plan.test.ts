@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { JobResult } from '../../src/api/installer-contract.ts';
+import type { ObservedJob } from '../../src/controller/planner/model.ts';
+import { finishedJobOutcome } from '../../src/controller/planner/node-plan.ts';
+
+// What a finished install means for its node when the installer could or could not prove the
+// handler with a pod sandbox.
+
+function installJob(result: JobResult): ObservedJob {
+  return { name: 'j', node: 'node-a', action: 'install', revision: 'r1', phase: 'succeeded', finishedAt: '2026-01-01T00:00:00Z', result };
+}
+
+const success = {
+  ok: true as const,
+  action: 'install' as const,
+  shim: 'spin',
+  handler: 'spin',
+  version: '1.0.0',
+  revision: 'r1',
+  sha256: 'a'.repeat(64),
+  binaryPath: '/opt/shimkeeper/shims/spin/r1/containerd-shim-spin-v2',
+  configPath: '/etc/containerd/config.toml',
+  flavour: 'default',
+  containerdVersion: '2.4.2',
+  restarted: true,
+  changed: true,
+};
+
+describe('an install the installer verified', () => {
+  it('records the node installed with nothing more to say', () => {
+    const outcome = finishedJobOutcome(installJob({ ...success, verification: { sandbox: 'started', ms: 150 } }), null, '2026-01-01T00:00:01Z');
+    expect(outcome.record).toMatchObject({ state: 'installed', revision: 'r1', version: '1.0.0' });
+    expect(outcome.record?.message).toBeUndefined();
+  });
+
+  it('says on the node and in the Event when no sandbox proved it, without secrets', () => {
+    const reason = 'containerd could not get its sandbox image: failed to pull https://user:pw@mirror.example.com/pause?token=abc';
+    const outcome = finishedJobOutcome(installJob({ ...success, verification: { sandbox: 'skipped', reason, ms: 3 } }), null, '2026-01-01T00:00:01Z');
+    expect(outcome.record).toMatchObject({ state: 'installed', message: expect.stringContaining('not proven by a pod sandbox') });
+    expect(outcome.event.message).toMatch(/installed revision r1 .*not proven by a pod sandbox/);
+    for (const text of [outcome.record?.message ?? '', outcome.event.message]) {
+      expect(text).not.toContain('pw@');
+      expect(text).not.toContain('token=abc');
+    }
+  });
+});
