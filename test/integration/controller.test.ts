@@ -341,6 +341,51 @@ describe('shimkeeper controller on a real API server', () => {
     behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
   });
 
+  it('drift: a kubelet sandbox failure naming the handler, then a reboot, take the ready label off and a re-install with --verify repairs it', async () => {
+    const verifyRuns: string[] = [];
+    behaviour = (nodeName, _revision, env) => {
+      if (env['VERIFY'] === 'true') verifyRuns.push(nodeName);
+      return { outcome: 'succeed', delayMs: env['VERIFY'] === 'true' ? 2_000 : 100 };
+    };
+    await createNodes(core, ['drift-1'], { labels: { drift: 'true' } });
+    await applyShim('drift', shimSpec({ nodeSelector: { drift: 'true' }, runtimeClass: { name: 'drift', handler: 'drift' } }));
+    await waitFor('drift-1 ready', async () => nodeState(await node('drift-1'), 'drift').ready, 60_000, diagnostics);
+    const installedAt = Date.parse(String(nodeState(await node('drift-1'), 'drift').status?.['time']));
+
+    // What the kubelet writes when containerd has lost the handler (someone removed the stanza).
+    await core.createNamespacedEvent({
+      namespace: 'default',
+      body: {
+        metadata: { name: `sandbox-failure.${Date.now()}`, namespace: 'default' },
+        involvedObject: { kind: 'Pod', name: 'app', namespace: 'default' },
+        reason: 'FailedCreatePodSandBox',
+        type: 'Warning',
+        message: 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for "drift" is configured',
+        source: { component: 'kubelet', host: 'drift-1' },
+        firstTimestamp: new Date(installedAt + 2_000),
+        lastTimestamp: new Date(installedAt + 2_000),
+        count: 1,
+      },
+    });
+    await waitFor('drift-1 suspected: label off while the repair runs', async () => {
+      const state = nodeState(await node('drift-1'), 'drift');
+      return !state.ready && state.status?.['state'] === 'installing';
+    }, 30_000, diagnostics);
+    await waitFor('drift-1 repaired', async () => {
+      const state = nodeState(await node('drift-1'), 'drift');
+      return state.ready && state.status?.['state'] === 'installed' && state.status?.['suspect'] === undefined;
+    }, 60_000, diagnostics);
+    expect(verifyRuns).toEqual(['drift-1']);
+    const events = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'reason=DriftSuspected,involvedObject.name=drift-1' });
+    expect(events.items.map((e) => e.message).join('\n')).toMatch(/no runtime for "drift" is configured/);
+
+    // A reboot: the kubelet reports a new boot ID.
+    await core.patchNodeStatus({ name: 'drift-1', body: { status: { nodeInfo: { bootID: 'rebooted' } } } }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
+    await waitFor('drift-1 re-verified after the reboot', async () => verifyRuns.length === 2 && nodeState(await node('drift-1'), 'drift').ready, 60_000, diagnostics);
+    expect(nodeState(await node('drift-1'), 'drift').status).toMatchObject({ state: 'installed', bootID: 'rebooted' });
+    behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
+  });
+
   it('deleting a Shim removes the RuntimeClass, uninstalls the shim everywhere, then drops the finalizer', async () => {
     await custom.deleteClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'shims', name: 'spin' });
     await waitFor('Shim spin gone', async () => (await getShim('spin')) === undefined || undefined, 60_000, diagnostics);
