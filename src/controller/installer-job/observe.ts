@@ -55,6 +55,10 @@ export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[], now: Date = 
   const observed: ObservedJob = { name: job.metadata?.name ?? '', node, action: identity.action, revision: identity.revision, phase };
   if (finishedAt) observed.finishedAt = finishedAt;
   if (job.metadata?.deletionTimestamp) observed.deleting = true;
+  if (phase === 'running') {
+    const stuck = stuckReason(podsOfJob);
+    if (stuck) observed.stuck = stuck;
+  }
   if (phase !== 'running') {
     const message = terminationMessage(podsOfJob);
     const finishedMs = finishedAt ? new Date(finishedAt).getTime() : now.getTime();
@@ -65,4 +69,24 @@ export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[], now: Date = 
     if (!observed.result && reason) observed.error = reason;
   }
   return observed;
+}
+
+/**
+ * Waiting reasons of the installer container that will not clear by themselves within seconds:
+ * the Job would sit "in progress" until its deadline. A registry may come back, so the Job is
+ * left alone; the node and the Shim say what is wrong at once.
+ */
+const STUCK_WAITING_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
+
+/** Why the newest Pod of a running Job cannot get going, as `Reason: message`, or undefined. */
+function stuckReason(pods: readonly V1Pod[]): string | undefined {
+  const newest = [...pods].sort((a, b) => timeOf(a.metadata?.creationTimestamp) - timeOf(b.metadata?.creationTimestamp)).at(-1);
+  if (!newest) return undefined;
+  const waiting = newest.status?.containerStatuses?.find((s) => s.state?.waiting && STUCK_WAITING_REASONS.has(s.state.waiting.reason ?? ''))?.state?.waiting;
+  if (waiting) return [waiting.reason, waiting.message].filter(Boolean).join(': ');
+  // The kubelet refused to admit the Pod (no room it can free, a missing device, a node affinity): the Job retries it.
+  if (newest.status?.phase === 'Failed' && newest.status.reason && !newest.status.containerStatuses?.some((s) => s.state?.terminated)) {
+    return [newest.status.reason, newest.status.message].filter(Boolean).join(': ');
+  }
+  return undefined;
 }

@@ -54,6 +54,8 @@ export interface ObservedJob {
   deleting?: boolean;
   /** Finished, but its Pod's result has not reached the cache yet: treated as running meanwhile. */
   awaitingResult?: boolean;
+  /** Running, but its Pod cannot get going (image pull back-off, a rejected Pod): the kubelet's reason and message. */
+  stuck?: string;
 }
 
 export interface ObservedRuntimeClass {

@@ -18,12 +18,14 @@ export interface NodeShimRecord extends NodeShimStatus {
   workingRevision?: string;
   /** Installed, but something since suggests it may no longer work (drift.ts): no ready label until verified. */
   suspect?: string;
+  /** While a Job runs: why its Pod cannot get going (the kubelet's reason), so nobody waits for the deadline. */
+  stuck?: string;
   /** The node's boot ID and container runtime when the installation was last proven. */
   bootID?: string;
   runtime?: string;
 }
 
-const RECORD_STRINGS = ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'suspect', 'bootID', 'runtime'] as const;
+const RECORD_STRINGS = ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'suspect', 'stuck', 'bootID', 'runtime'] as const;
 
 const STATES: readonly NodeShimState[] = ['installing', 'installed', 'failed', 'uninstalling'];
 

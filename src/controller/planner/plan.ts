@@ -27,6 +27,7 @@
 
 import { platformKey, resolveArtifact } from '../../api/artifact.ts';
 import { readyLabelKey, statusAnnotationKey } from '../../api/names.ts';
+import { redactSecrets } from '../../api/redact.ts';
 import type { ShimStatus } from '../../api/shim.ts';
 import {
   FINALIZER,
@@ -40,7 +41,7 @@ import {
   type ShimAction,
 } from './model.ts';
 import { desiredReady, finishedJobOutcome, inProgressRecord, nodeUnsupported, runningJobDetails } from './node-plan.ts';
-import { parseNodeShimStatus, redactRecord } from './node-status.ts';
+import { parseNodeShimStatus, redactRecord, type NodeShimRecord } from './node-status.ts';
 import { NodeWorkBook, WakeUp, passContext, patchIfChanged, type NodeState, type PassContext } from './pass.ts';
 import { admit, pickCandidates, rolloutBudget, type RolloutBudget } from './rollout.ts';
 import { planRuntimeClasses } from './runtime-class.ts';
@@ -136,6 +137,13 @@ function noticeDrift(ctx: PassContext, state: NodeState, reverifyAfterMs: number
   book.event(state.node.name, { eventType: 'Warning', reason: 'DriftSuspected', message: `${signals.suspect}; re-installing to repair or prove it` });
 }
 
+/** The in-progress record saying whether its Job's Pod is stuck (and no longer, once it moves). */
+function withStuck(record: NodeShimRecord, stuck: string | undefined): NodeShimRecord {
+  if (record.stuck === stuck) return record;
+  const { stuck: _was, ...rest } = record;
+  return stuck ? { ...rest, stuck: redactSecrets(stuck) } : rest;
+}
+
 function byFinishTime(a: ObservedJob, b: ObservedJob): number {
   return (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.name.localeCompare(b.name);
 }
@@ -161,7 +169,12 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
   const running = jobs.filter((j) => j.phase === 'running');
   if (running.length > 0) {
     state.busy = true;
-    state.current = inProgressRecord(state.current, runningJobDetails(running[running.length - 1]!, state.current), ctx.nowIso);
+    const job = running[running.length - 1]!;
+    const wasStuck = state.current?.stuck;
+    state.current = withStuck(inProgressRecord(state.current, runningJobDetails(job, state.current), ctx.nowIso), job.stuck);
+    if (job.stuck && job.stuck !== wasStuck) {
+      book.event(node.name, { eventType: 'Warning', reason: 'InstallerStuck', message: `the installer Pod of ${job.name} on node ${node.name} cannot start: ${job.stuck}` });
+    }
   }
   if (ctx.actionable) state.ready = desiredReady(state.target, state.current, state.ready);
   book.write(node.name, patchIfChanged(ctx.shimName, node.name, observed, { record: state.current, ready: state.ready }));

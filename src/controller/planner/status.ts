@@ -101,6 +101,8 @@ interface NodeCounts {
   failingAll: FailingNode[];
   failingNodes: FailingNode[];
   busy: number;
+  /** Nodes whose installer Pod cannot get going, sorted. */
+  stuck: FailingNode[];
   leftToUninstall: number;
   leftToUpdate: number;
 }
@@ -121,6 +123,10 @@ function countNodes(nodes: NodeOutcome[]): NodeCounts {
     failingAll,
     failingNodes: failingAll.slice(0, MAX_FAILING_NODES),
     busy: nodes.filter((n) => n.busy).length,
+    stuck: nodes
+      .filter((n) => n.busy && n.record?.stuck)
+      .map((n) => ({ node: n.name, message: redactSecrets(n.record!.stuck!) }))
+      .sort((a, b) => a.node.localeCompare(b.node)),
     leftToUninstall: nodes.filter((n) => !n.target && (n.record !== null || n.ready)).length,
     leftToUpdate: supported.length - updatedCount,
   };
@@ -191,6 +197,7 @@ function progressingCondition(input: StatusInput, counts: NodeCounts): Condition
   if (counts.leftToUpdate > 0 || leftToUninstall > 0 || busy > 0) {
     const parts = [`${counts.updated} of ${counts.supported.length} updated`];
     if (busy > 0) parts.push(`${busy} in progress`);
+    if (counts.stuck.length > 0) parts.push(`${counts.stuck.length} stuck`);
     if (leftToUninstall > 0) parts.push(`${leftToUninstall} to uninstall`);
     return { type: 'Progressing', status: 'True', reason: 'RollingOut', message: parts.join(', ') };
   }
@@ -204,6 +211,9 @@ function degradedCondition(input: StatusInput, counts: NodeCounts): ConditionBod
   if (input.blocked) problems.push([input.blocked.reason, input.blocked.message]);
   if (counts.failingAll.length > 0) {
     problems.push(['NodesFailed', `${plural(counts.failingAll.length, 'node')} failed: ${describeNodes(counts.failingNodes, counts.failingAll.length)}`]);
+  }
+  if (counts.stuck.length > 0) {
+    problems.push(['InstallerStuck', `the installer Pod cannot start on ${plural(counts.stuck.length, 'node')}: ${describeNodes(counts.stuck.slice(0, MAX_FAILING_NODES), counts.stuck.length)}`]);
   }
   if (input.runtimeClassConflict) problems.push(['RuntimeClassConflict', input.runtimeClassConflict]);
   if (counts.unsupported.length > 0) {
