@@ -13,6 +13,11 @@ export function readyLabelKey(shimName: string): string {
   return `${shimName}.shim.${API_GROUP}/ready`;
 }
 
+/** Node label `<shim>.shim.runtime.shimkeeper.dev/version`: the version the node runs (for `kubectl get nodes -L`). */
+export function versionLabelKey(shimName: string): string {
+  return `${shimName}.shim.${API_GROUP}/version`;
+}
+
 /** Node annotation `<shim>.shim.runtime.shimkeeper.dev/status`: JSON of {@link NodeShimStatus}. */
 export function statusAnnotationKey(shimName: string): string {
   return `${shimName}.shim.${API_GROUP}/status`;

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_GROUP, API_VERSION, readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
+import { API_GROUP, API_VERSION, readyLabelKey, statusAnnotationKey, versionLabelKey } from '../../src/api/names.ts';
 import type { Shim, ShimSpec } from '../../src/api/shim.ts';
 import { startControllerProcess, type ControllerProcess } from '../harness/controller-process.ts';
 import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
@@ -130,6 +130,7 @@ describe('shimkeeper controller on a real API server', () => {
     expect(shim.metadata.finalizers).toContain(`${API_GROUP}/finalizer`);
     for (const name of ['lab-1', 'ann-1']) {
       expect(nodeState(await node(name), 'spin')).toMatchObject({ ready: true, status: { state: 'installed', version: '0.19.0', containerd: '1.7.24' } });
+      expect((await node(name)).metadata?.labels?.[versionLabelKey('spin')]).toBe('0.19.0');
     }
     expect(nodeState(await node('bystander'), 'spin')).toEqual({ ready: false });
 

@@ -3,7 +3,7 @@ import type { NodeAction, Plan } from '../../src/controller/planner/model.ts';
 import { applyPlan, NODE_WRITE_CONCURRENCY } from '../../src/controller/shell/apply.ts';
 import { FakeCluster, makeNode, makeShim, nodeNames } from './planner-fixtures.ts';
 
-const patch = (node: string): NodeAction => ({ type: 'patchNode', node, readyLabelKey: 'k', readyLabel: true, statusAnnotationKey: 'a', statusAnnotation: null });
+const patch = (node: string): NodeAction => ({ type: 'patchNode', node, readyLabelKey: 'k', readyLabel: true, statusAnnotationKey: 'a', statusAnnotation: null, versionLabelKey: 'v', versionLabel: null });
 
 describe('the shape of a plan', () => {
   it("puts Shim work before and after the nodes, and keeps each node's own order", () => {

@@ -168,6 +168,8 @@ export class FakeCluster {
           node.annotations ??= {};
           if (action.readyLabel) node.labels[action.readyLabelKey] = 'true';
           else delete node.labels[action.readyLabelKey];
+          if (action.versionLabel) node.labels[action.versionLabelKey] = action.versionLabel;
+          else delete node.labels[action.versionLabelKey];
           if (action.statusAnnotation) node.annotations[action.statusAnnotationKey] = serializeNodeShimStatus(action.statusAnnotation);
           else delete node.annotations[action.statusAnnotationKey];
           break;

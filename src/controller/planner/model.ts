@@ -144,6 +144,9 @@ export interface PatchNodeAction {
   statusAnnotationKey: string;
   /** Annotation value serializeNodeShimStatus(record); `null` → remove the annotation. */
   statusAnnotation: NodeShimRecord | null;
+  versionLabelKey: string;
+  /** The version the node runs, as a label value; `null` → remove the label. */
+  versionLabel: string | null;
 }
 
 export interface EmitEventAction {

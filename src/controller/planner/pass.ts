@@ -3,7 +3,7 @@
 // so far, and the earliest time worth planning again.
 
 import type { ResolvedArtifact } from '../../api/artifact.ts';
-import { readyLabelKey, statusAnnotationKey } from '../../api/names.ts';
+import { readyLabelKey, statusAnnotationKey, versionLabelKey } from '../../api/names.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import type { Shim } from '../../api/shim.ts';
 import { validateShim } from '../../api/validate.ts';
@@ -69,17 +69,36 @@ export interface NodeMarks {
   ready: boolean;
 }
 
-/** The node write that takes the node's label and annotation from `before` to `after`, if any is needed. */
-export function patchIfChanged(shimName: string, node: string, before: NodeMarks, after: NodeMarks): PatchNodeAction | null {
-  if (sameNodeShimStatus(before.record, after.record) && before.ready === after.ready) return null;
+/**
+ * The node write that takes the node's labels and annotation from `before` to `after`, if any is
+ * needed. The version label follows: the installed version while it works, the one the node had
+ * while an upgrade runs or after one failed and left it working, none otherwise.
+ */
+export function patchIfChanged(shimName: string, node: ObservedNode, before: NodeMarks, after: NodeMarks): PatchNodeAction | null {
+  const observedVersion = node.labels?.[versionLabelKey(shimName)] ?? null;
+  const versionLabel = desiredVersionLabel(after, observedVersion);
+  if (sameNodeShimStatus(before.record, after.record) && before.ready === after.ready && versionLabel === observedVersion) return null;
   return {
     type: 'patchNode',
-    node,
+    node: node.name,
     readyLabelKey: readyLabelKey(shimName),
     readyLabel: after.ready ? true : null,
     statusAnnotationKey: statusAnnotationKey(shimName),
     statusAnnotation: after.record,
+    versionLabelKey: versionLabelKey(shimName),
+    versionLabel,
   };
+}
+
+function desiredVersionLabel(after: NodeMarks, observed: string | null): string | null {
+  if (after.record?.state === 'installed' && after.ready) return after.record.version ? versionLabelValue(after.record.version) : null;
+  return after.ready ? observed : null;
+}
+
+/** A version as a label value: at most 63 of [A-Za-z0-9._-], starting and ending alphanumeric (`1.0.0+build.1` → `1.0.0_build.1`). */
+export function versionLabelValue(version: string): string | null {
+  const value = version.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  return value === '' ? null : value;
 }
 
 /**

@@ -133,7 +133,7 @@ function noticeDrift(ctx: PassContext, state: NodeState, reverifyAfterMs: number
   const before = { record: state.current, ready: state.ready };
   state.current = { ...state.current!, suspect: signals.suspect };
   state.ready = false;
-  book.write(state.node.name, patchIfChanged(ctx.shimName, state.node.name, before, { record: state.current, ready: false }));
+  book.write(state.node.name, patchIfChanged(ctx.shimName, state.node, before, { record: state.current, ready: false }));
   book.event(state.node.name, { eventType: 'Warning', reason: 'DriftSuspected', message: `${signals.suspect}; re-installing to repair or prove it` });
 }
 
@@ -177,7 +177,7 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
     }
   }
   if (ctx.actionable) state.ready = desiredReady(state.target, state.current, state.ready);
-  book.write(node.name, patchIfChanged(ctx.shimName, node.name, observed, { record: state.current, ready: state.ready }));
+  book.write(node.name, patchIfChanged(ctx.shimName, node, observed, { record: state.current, ready: state.ready }));
   for (const job of finished) book.write(node.name, { type: 'deleteJob', name: job.name, node: node.name });
   return state;
 }

@@ -142,7 +142,7 @@ function markStarted(ctx: PassContext, candidate: Candidate, book: NodeWorkBook)
   );
   state.ready = desiredReady(state.target, state.current, before.ready);
   state.busy = true;
-  book.write(state.node.name, patchIfChanged(ctx.shimName, state.node.name, before, { record: state.current, ready: state.ready }));
+  book.write(state.node.name, patchIfChanged(ctx.shimName, state.node, before, { record: state.current, ready: state.ready }));
 }
 
 /**

@@ -143,7 +143,7 @@ const HANDLERS: Handlers = {
     ctx.count('patch', 'nodes');
     const body = {
       metadata: {
-        labels: { [action.readyLabelKey]: action.readyLabel ? 'true' : null },
+        labels: { [action.readyLabelKey]: action.readyLabel ? 'true' : null, [action.versionLabelKey]: action.versionLabel },
         annotations: { [action.statusAnnotationKey]: action.statusAnnotation ? serializeNodeShimStatus(redactRecord(action.statusAnnotation)) : null },
       },
     };
