@@ -139,6 +139,10 @@ describe('shimkeeper controller on a real API server', () => {
     expect(rc.scheduling?.nodeSelector).toEqual({ [readyLabelKey('spin')]: 'true' });
     expect(rc.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Shim', name: 'spin', uid: shim.metadata.uid });
 
+    // The rollout's history is on the Shim (kubectl describe shim): one Event per step and pass.
+    const shimEvents = (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=spin' })).items.map((e) => `${e.reason}: ${e.message}`);
+    expect(shimEvents.join('\n')).toMatch(/Installed: installed revision \w+ \(version 0\.19\.0\) on (2 nodes: ann-1, lab-1|node (ann-1|lab-1))/);
+
     const printed = kubectlFor(server)(['get', 'shims']);
     expect(printed).toMatch(/spin\s+wasm-spin\s+0\.19\.0\s+2\s+2/);
   });

@@ -37,8 +37,8 @@ describe('an install the installer verified', () => {
     const reason = 'containerd could not get its sandbox image: failed to pull https://user:pw@mirror.example.com/pause?token=abc';
     const outcome = finishedJobOutcome(installJob({ ...success, verification: { sandbox: 'skipped', reason, ms: 3 } }), null, '2026-01-01T00:00:01Z');
     expect(outcome.record).toMatchObject({ state: 'installed', message: expect.stringContaining('not proven by a pod sandbox') });
-    expect(outcome.event.message).toMatch(/installed revision r1 .*not proven by a pod sandbox/);
-    for (const text of [outcome.record?.message ?? '', outcome.event.message]) {
+    expect(outcome.event?.message).toMatch(/installed revision r1 .*not proven by a pod sandbox/);
+    for (const text of [outcome.record?.message ?? '', outcome.event?.message ?? '']) {
       expect(text).not.toContain('pw@');
       expect(text).not.toContain('token=abc');
     }

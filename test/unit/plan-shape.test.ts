@@ -10,8 +10,9 @@ describe('the shape of a plan', () => {
     const cluster = new FakeCluster(makeShim({}, { finalizers: [] }), nodeNames(2).map((name) => makeNode(name)));
     const first = cluster.step();
     expect(first.before.map((a) => a.type)).toEqual(['addFinalizer', 'applyRuntimeClass']);
-    expect(first.nodes).toEqual([{ node: 'node-a', actions: [expect.objectContaining({ type: 'createJob' }), expect.objectContaining({ type: 'patchNode' }), expect.objectContaining({ type: 'emitEvent', reason: 'Installing' })] }]);
-    expect(first.after.map((a) => a.type)).toEqual(['updateStatus']);
+    expect(first.nodes).toEqual([{ node: 'node-a', actions: [expect.objectContaining({ type: 'createJob' }), expect.objectContaining({ type: 'patchNode' })] }]);
+    // Rollout steps are told on the Shim, one Event for every node of the pass.
+    expect(first.after).toEqual([expect.objectContaining({ type: 'emitEvent', reason: 'Installing', message: expect.stringMatching(/^installing revision \w+ on node node-a$/) }), expect.objectContaining({ type: 'updateStatus' })]);
     expect(first.outcomes).toEqual([]);
 
     cluster.advance(1_000);
@@ -19,9 +20,10 @@ describe('the shape of a plan', () => {
     cluster.finishJob(job.name);
     const second = cluster.plan();
     expect(second.nodes.map((work) => [work.node, work.actions.map((a) => a.type)])).toEqual([
-      ['node-a', ['patchNode', 'deleteJob', 'emitEvent']],
-      ['node-b', ['createJob', 'patchNode', 'emitEvent']],
+      ['node-a', ['patchNode', 'deleteJob']],
+      ['node-b', ['createJob', 'patchNode']],
     ]);
+    expect(second.after.filter((a) => a.type === 'emitEvent').map((a) => a.type === 'emitEvent' && a.reason)).toEqual(['Installed', 'Installing']);
     expect(second.outcomes).toEqual([{ job: job.name, node: 'node-a', action: 'install', outcome: 'succeeded' }]);
   });
 });
@@ -74,5 +76,25 @@ describe('applying a plan', () => {
     expect(applied).not.toContain('delete job-1');
     expect(applied).not.toContain('updateStatus');
     expect(counted.sort()).toEqual(['job-0', 'job-2']);
+  });
+});
+
+describe('rollout Events on the Shim', () => {
+  it('one Event per step and revision per pass, naming at most ten nodes; failures also on the node, with the installer code on the Shim', async () => {
+    const { EventDigest } = await import('../../src/controller/planner/event-digest.ts');
+    const digest = new EventDigest();
+    for (const node of nodeNames(12)) digest.add('Normal', 'Installed', 'installed revision r1', node);
+    digest.add('Warning', 'ChecksumMismatch', 'install of revision r1 failed', 'node-z');
+    const events = digest.events();
+    expect(events).toHaveLength(2);
+    expect(events[0]!.message).toBe('installed revision r1 on 12 nodes: node-a, node-b, node-c, node-d, node-e, node-f, node-g, node-h, node-i, node-j and 2 more');
+    expect(events[1]).toMatchObject({ eventType: 'Warning', reason: 'ChecksumMismatch', message: 'install of revision r1 failed on node node-z' });
+
+    const cluster = new FakeCluster(makeShim(), [makeNode('node-a')]);
+    cluster.step();
+    cluster.finishJob(cluster.running()[0]!.name, { ok: false, code: 'ShimDoesNotStart', error: 'no sandbox' });
+    const { nodes, after } = cluster.step();
+    expect(nodes[0]!.actions).toContainEqual(expect.objectContaining({ type: 'emitEvent', reason: 'InstallFailed', node: 'node-a' }));
+    expect(after).toContainEqual(expect.objectContaining({ type: 'emitEvent', reason: 'ShimDoesNotStart' }));
   });
 });

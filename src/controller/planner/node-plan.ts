@@ -55,7 +55,10 @@ export interface JobEvent {
 export interface JobOutcome {
   outcome: 'succeeded' | 'failed';
   record: NodeShimRecord | null;
-  event: JobEvent;
+  /** Said on the node itself: failures, and an install no pod sandbox could prove. */
+  event?: JobEvent;
+  /** Said on the Shim, together with every node of the pass that had the same outcome (event-digest.ts). */
+  summary: { eventType: 'Normal' | 'Warning'; reason: string; what: string };
 }
 
 /**
@@ -99,7 +102,7 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
   const result = job.result;
   if (error === undefined && result?.ok === true) {
     if (job.action === 'uninstall') {
-      return { outcome: 'succeeded', record: null, event: { eventType: 'Normal', reason: 'Uninstalled', message: `uninstalled from node ${job.node}` } };
+      return { outcome: 'succeeded', record: null, summary: { eventType: 'Normal', reason: 'Uninstalled', what: `uninstalled revision ${job.revision}` } };
     }
     const version = result.version ? ` (version ${result.version})` : '';
     return {
@@ -113,7 +116,10 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
         message: verificationNote(result.verification),
         time,
       }),
-      event: { eventType: 'Normal', reason: 'Installed', message: `installed revision ${job.revision}${version} on node ${job.node}${verificationNote(result.verification, '; ') ?? ''}` },
+      summary: { eventType: 'Normal', reason: 'Installed', what: `installed revision ${job.revision}${version}` },
+      ...(result.verification?.sandbox === 'skipped'
+        ? { event: { eventType: 'Normal' as const, reason: 'InstalledUnverified', message: `installed revision ${job.revision}${version} on node ${job.node}${verificationNote(result.verification, '; ')}` } }
+        : {}),
     };
   }
 
@@ -142,6 +148,8 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
       reason: job.action === 'uninstall' ? 'UninstallFailed' : 'InstallFailed',
       message: `${job.action} of revision ${job.revision} failed on node ${job.node}: ${error}`,
     },
+    // On the Shim, the installer's own code is the reason (kubectl describe shim): ChecksumMismatch, ShimDoesNotStart, ...
+    summary: { eventType: 'Warning', reason: job.result?.ok === false ? job.result.code : 'JobFailed', what: `${job.action} of revision ${job.revision} failed` },
   };
 }
 

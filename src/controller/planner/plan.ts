@@ -48,6 +48,7 @@ import { planRuntimeClasses } from './runtime-class.ts';
 import { computeStatus, statusDiffers, type NodeOutcome } from './status.ts';
 import { isTarget } from './targeting.ts';
 import { driftSignals, nodeFingerprint } from './drift.ts';
+import { EventDigest } from './event-digest.ts';
 
 export function plan(input: PlannerInput): Plan {
   const ctx = passContext(input);
@@ -60,16 +61,17 @@ export function plan(input: PlannerInput): Plan {
   const liveNodes = input.nodes.filter((n) => n.exists !== false).sort((a, b) => a.name.localeCompare(b.name));
   const jobsByNode = deleteJobsOfGoneNodes(input.jobs, liveNodes, book);
   const outcomes: JobOutcomeCount[] = [];
-  const nodes = liveNodes.map((node) => recordFinishedJobs(ctx, node, jobsByNode.get(node.name) ?? [], book, outcomes));
+  const digest = new EventDigest();
+  const nodes = liveNodes.map((node) => recordFinishedJobs(ctx, node, jobsByNode.get(node.name) ?? [], book, digest, outcomes));
   for (const state of nodes) noticeDrift(ctx, state, input.reverifyAfterMs ?? 0, book, wake);
   const budget = rolloutBudget(ctx, nodes);
-  admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book);
+  admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book, digest);
   const status = shimStatus(ctx, nodes, budget, setup.runtimeClassConflict);
 
   const result: Plan = {
     before: setup.actions,
     nodes: book.work(),
-    after: [...shimEvents(ctx, status), ...problemEvents(ctx, setup.runtimeClassConflict), ...finalWrite(ctx, nodes, status)],
+    after: [...digest.events(), ...shimEvents(ctx, status), ...problemEvents(ctx, setup.runtimeClassConflict), ...finalWrite(ctx, nodes, status)],
     status,
     outcomes,
   };
@@ -153,7 +155,7 @@ function byFinishTime(a: ObservedJob, b: ObservedJob): number {
  * settles the ready label, and writes the node when any of that changed. The write comes before the
  * Job deletions, so a crash in between replays the Job onto the same record.
  */
-function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, outcomes: JobOutcomeCount[]): NodeState {
+function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, digest: EventDigest, outcomes: JobOutcomeCount[]): NodeState {
   const state = observedState(ctx, node);
   const observed = { record: parseNodeShimStatus(node.annotations?.[statusAnnotationKey(ctx.shimName)]), ready: state.ready };
   const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
@@ -163,7 +165,8 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
     // A failed install that left the previous version working keeps the label as it was.
     const stillWorking = outcome.record?.state === 'failed' && Boolean(outcome.record.workingRevision);
     state.ready = outcome.record?.state === 'installed' || (stillWorking && state.ready);
-    book.event(node.name, outcome.event);
+    if (outcome.event) book.event(node.name, outcome.event);
+    digest.add(outcome.summary.eventType, outcome.summary.reason, outcome.summary.what, node.name);
     outcomes.push({ job: job.name, node: node.name, action: job.action, outcome: outcome.outcome });
   }
   const running = jobs.filter((j) => j.phase === 'running');

@@ -7,6 +7,7 @@ import { effectiveRolloutStrategy, type IntOrPercent } from '../../api/shim.ts';
 import { installerJobName } from '../installer-job/identity.ts';
 import type { CreateJobAction, ObservedJob } from './model.ts';
 import { containerdVersion, desiredReady, inProgressRecord, retryDueAt } from './node-plan.ts';
+import type { EventDigest } from './event-digest.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import { patchIfChanged, type NodeState, type NodeWorkBook, type PassContext, type WakeUp } from './pass.ts';
 
@@ -159,6 +160,7 @@ export function admit(
   budget: RolloutBudget,
   wake: WakeUp,
   book: NodeWorkBook,
+  digest: EventDigest,
 ): void {
   const takenJobNames = new Set(jobs.map((j) => j.name));
   let inFlight = nodes.filter((n) => n.busy).length + candidates.filter((c) => c.holdsSlot).length;
@@ -177,7 +179,7 @@ export function admit(
     }
     book.write(node, createJobAction(ctx, candidate, jobName));
     markStarted(ctx, candidate, book);
-    const verb = action === 'install' ? 'installing' : 'uninstalling';
-    book.event(node, { eventType: 'Normal', reason: action === 'install' ? 'Installing' : 'Uninstalling', message: `${verb} revision ${revision} on node ${node}` });
+    const verb = candidate.recheck ? 're-verifying' : action === 'install' ? 'installing' : 'uninstalling';
+    digest.add('Normal', candidate.recheck ? 'Verifying' : action === 'install' ? 'Installing' : 'Uninstalling', `${verb} revision ${revision}`, node);
   }
 }
