@@ -8,6 +8,7 @@ import { install } from './install.ts';
 import { parseInstallerArgs, USAGE, type InstallerOptions } from './options.ts';
 import { report } from './report.ts';
 import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, type InstallerResult } from '../api/installer-contract.ts';
+import { redactSecrets } from '../api/redact.ts';
 import { uninstall } from './uninstall.ts';
 
 // Every run ends with exactly one JSON result, even one that breaks in an unforeseen way: the
@@ -35,12 +36,12 @@ function reportOnce(result: InstallerResult, exitCode: number): Promise<void> {
  * the result was already reported, it stands, and so does the exit code that goes with it.
  */
 function crashed(kind: string, error: unknown): void {
-  process.stderr.write(`shimkeeper-installer: ${kind}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`shimkeeper-installer: ${kind}: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
   if (run.crashing) return;
   run.crashing = true;
   // Writing the result is all that is left to do; never let it hold the process up.
   setTimeout(() => process.exit(1), 5_000).unref();
-  const message = `the installer broke unexpectedly (${kind}): ${describeError(error)}`;
+  const message = `the installer broke unexpectedly (${kind}): ${redactSecrets(describeError(error))}`;
   const exitCode = run.reported?.exitCode ?? 1;
   reportOnce({ ok: false, action: run.action, shim: run.shim, code: 'InternalError', error: message }, 1).finally(() => process.exit(exitCode));
 }
@@ -66,8 +67,9 @@ async function main(argv: string[]): Promise<number> {
     options = parseInstallerArgs(argv, process.env);
   } catch (error) {
     const code = error instanceof InstallerError ? error.code : 'InvalidArguments';
-    process.stderr.write(`${describeError(error)}\n`);
-    await reportOnce({ ok: false, action: argv[0] ?? '', shim: run.shim, code, error: describeError(error).split('\n')[0]! }, 2);
+    const message = redactSecrets(describeError(error));
+    process.stderr.write(`${message}\n`);
+    await reportOnce({ ok: false, action: argv[0] ?? '', shim: run.shim, code, error: message.split('\n')[0]! }, 2);
     return 2;
   }
   if (options === 'help') {
@@ -81,7 +83,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     const code = error instanceof InstallerError ? error.code : 'InternalError';
-    const message = describeError(error);
+    // Every message passes through redaction: no URL's userinfo or query reaches a log or result.
+    const message = redactSecrets(describeError(error));
     process.stderr.write(`shimkeeper-installer ${options.command} ${options.shim}: ${message}\n`);
     await reportOnce({ ok: false, action: options.command, shim: options.shim, code, error: message }, 1);
     return 1;

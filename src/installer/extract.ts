@@ -16,13 +16,17 @@ export interface ExtractOptions {
   maxEntries: number;
   /** The shim's file name inside the archive; found by pattern when absent. */
   shimBinary?: string | undefined;
-  /** Where the artifact came from, for messages and to name a bare (non-archive) binary. */
+  /** Where the artifact came from (redacted: no credentials), for messages and to name a bare (non-archive) binary. */
   source: string;
+  /** Permission bits of a bare binary's source (`file://`); 0755 when unknown (http). */
+  sourceMode?: number | undefined;
 }
 
 export interface ExtractedShim {
   binaryPath: string;
   binaryName: string;
+  /** Permission bits the binary had in the archive (or its source file). */
+  mode: number;
 }
 
 /** An archive may unpack to this many times the download cap: room for compression, not for a zip bomb. */
@@ -41,14 +45,26 @@ export async function extractShim(options: ExtractOptions): Promise<ExtractedShi
   if (kind === 'binary') return placeBareBinary(options);
 
   const entries = await checkEntries(options);
-  await extractTar({ file: options.archive, cwd: options.destination, strict: true, preserveOwner: false, filter: (p: string) => entries.has(normalizeEntryPath(p)) });
+  await extractTar({ file: options.archive, cwd: options.destination, strict: true, preserveOwner: false, filter: (p: string) => entries.has(normalizeEntryPath(p)) }).catch((error: unknown) => {
+    throw tarFailure(error, options.source);
+  });
   const binary = chooseBinary([...entries.entries()].filter(([, type]) => type !== 'Directory').map(([p]) => p), options);
   const binaryPath = path.join(options.destination, binary);
   const info = await lstat(binaryPath);
   if (!info.isFile()) {
     throw new InstallerError('ArtifactInvalid', `${binary} in ${options.source} is not a regular file (links to the shim are not accepted)`);
   }
-  return { binaryPath, binaryName: path.posix.basename(binary) };
+  return { binaryPath, binaryName: path.posix.basename(binary), mode: info.mode & 0o7777 };
+}
+
+/** Whatever the tar or zlib library stops on is the artifact's fault, never an internal error. */
+function tarFailure(error: unknown, source: string): InstallerError {
+  if (error instanceof InstallerError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/decompression ratio/.test(message)) {
+    return new InstallerError('ArtifactUnsafe', `refusing archive ${source}: it decompresses like a zip bomb (${message}). Nothing was unpacked.`, { cause: error });
+  }
+  return new InstallerError('ArtifactInvalid', `${source} is not a readable tar archive: ${message}`, { cause: error });
 }
 
 /** Lists the archive and refuses it if any entry is unsafe. Returns entry path → type. */
@@ -76,11 +92,7 @@ async function checkEntries(options: ExtractOptions): Promise<Map<string, string
       entry.resume();
     },
   }).catch((error: unknown) => {
-    const message = (error as Error).message;
-    if (/decompression ratio/.test(message)) {
-      throw new InstallerError('ArtifactUnsafe', `refusing archive ${options.source}: it decompresses like a zip bomb (${message}). Nothing was unpacked.`, { cause: error });
-    }
-    throw new InstallerError('ArtifactInvalid', `${options.source} is not a readable tar archive: ${message}`, { cause: error });
+    throw tarFailure(error, options.source);
   });
   if (problem) throw new InstallerError('ArtifactUnsafe', `refusing archive ${options.source}: ${problem}. Nothing was unpacked.`);
   return entries;
@@ -144,5 +156,5 @@ async function placeBareBinary(options: ExtractOptions): Promise<ExtractedShim> 
   }
   const binaryPath = path.join(options.destination, name);
   await rename(options.archive, binaryPath);
-  return { binaryPath, binaryName: name };
+  return { binaryPath, binaryName: name, mode: options.sourceMode ?? 0o755 };
 }

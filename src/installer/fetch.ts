@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { EnvHttpProxyAgent, fetch, type Response } from 'undici';
+import { redactUrl } from '../api/redact.ts';
 import { describeError, InstallerError } from './errors.ts';
+import { describeFileType, type Host } from './host.ts';
 
 // Downloads the shim artifact to a private file and hashes it on the way. Nothing on the host
 // changes here: the caller verifies the digest before it touches containerd's files.
@@ -29,6 +31,8 @@ export interface FetchOptions {
   initialBackoffMs: number;
   /** Time allowed for the whole download: every attempt and every backoff (--download-timeout). */
   deadlineMs: number;
+  /** The node: a `file://` location names a host path, resolved within the host root. */
+  host?: Host;
 }
 
 export interface FetchedArtifact {
@@ -36,6 +40,8 @@ export interface FetchedArtifact {
   bytes: number;
   sha256: string;
   attempts: number;
+  /** The permission bits of a `file://` source (the installed binary's mode derives from them). */
+  sourceMode?: number;
 }
 
 export const DEFAULT_FETCH = {
@@ -49,7 +55,7 @@ export const DEFAULT_FETCH = {
 
 export async function fetchArtifact(options: FetchOptions): Promise<FetchedArtifact> {
   const url = parseArtifactUrl(options.url);
-  const deadline = new Deadline(options.url, options.deadlineMs);
+  const deadline = new Deadline(redactUrl(options.url), options.deadlineMs);
   try {
     if (url.protocol === 'file:') return { ...(await copyLocalFile(fileURLToPath(url), options, deadline)), attempts: 1 };
     // HTTP_PROXY, HTTPS_PROXY and NO_PROXY (either case) are read here, as Node's fetch would with
@@ -82,7 +88,7 @@ async function downloadWithRetries(url: URL, options: FetchOptions, dispatcher: 
       }
     }
   }
-  throw new InstallerError('DownloadFailed', `download of ${options.url} failed after ${options.attempts} attempts: ${reasonOf(lastError)}`, { cause: lastError });
+  throw new InstallerError('DownloadFailed', `download of ${redactUrl(options.url)} failed after ${options.attempts} attempt${options.attempts === 1 ? '' : 's'}: ${reasonOf(lastError)}`, { cause: lastError });
 }
 
 /** The deadline of a whole download: aborts whatever attempt or backoff is running when it passes. */
@@ -137,10 +143,10 @@ export function parseArtifactUrl(raw: string): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new InstallerError('InvalidUrl', `artifact URL ${JSON.stringify(raw)} is not a valid URL`);
+    throw new InstallerError('InvalidUrl', `artifact URL ${JSON.stringify(redactUrl(raw))} is not a valid URL`);
   }
   if (!['http:', 'https:', 'file:'].includes(url.protocol)) {
-    throw new InstallerError('InvalidUrl', `artifact URL ${raw} uses ${url.protocol}; only https, http and file are supported`);
+    throw new InstallerError('InvalidUrl', `artifact URL ${redactUrl(raw)} uses ${url.protocol}; only https, http and file are supported`);
   }
   return url;
 }
@@ -151,6 +157,8 @@ function isRetryable(error: InstallerError): boolean {
 }
 
 async function downloadOnce(url: URL, options: FetchOptions, dispatcher: EnvHttpProxyAgent, deadline: AbortSignal): Promise<Omit<FetchedArtifact, 'attempts'>> {
+  // Messages name the location without its userinfo, query or fragment (they may hold credentials).
+  const shown = redactUrl(url.href);
   const controller = new AbortController();
   const signal = AbortSignal.any([controller.signal, deadline]);
   const connectTimer = setTimeout(() => controller.abort(new Error(`no response within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
@@ -159,21 +167,21 @@ async function downloadOnce(url: URL, options: FetchOptions, dispatcher: EnvHttp
     // Redirects are followed as fetch does: at most 20, and only to http(s) URLs (never file://).
     response = await fetch(url, { signal, redirect: 'follow', dispatcher });
   } catch (error) {
-    throw new InstallerError('DownloadInterrupted', `cannot reach ${url.href}: ${describeError(error)}`, { cause: error });
+    throw new InstallerError('DownloadInterrupted', `cannot reach ${shown}: ${describeError(error)}`, { cause: error });
   } finally {
     clearTimeout(connectTimer);
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => {});
     const code = response.status >= 500 || response.status === 429 || response.status === 408 ? 'HttpServerError' : 'HttpClientError';
-    throw new InstallerError(code, `GET ${url.href} answered ${response.status} ${response.statusText}`);
+    throw new InstallerError(code, `GET ${shown} answered ${response.status} ${response.statusText}`);
   }
   const declared = Number(response.headers.get('content-length') ?? NaN);
   if (declared > options.maxBytes) {
     await response.body?.cancel().catch(() => {});
-    throw tooLarge(url.href, options.maxBytes, declared);
+    throw tooLarge(shown, options.maxBytes, declared);
   }
-  if (!response.body) throw new InstallerError('DownloadInterrupted', `GET ${url.href} returned no body`);
+  if (!response.body) throw new InstallerError('DownloadInterrupted', `GET ${shown} returned no body`);
 
   let idleTimer: NodeJS.Timeout | undefined;
   const resetIdle = () => {
@@ -181,35 +189,53 @@ async function downloadOnce(url: URL, options: FetchOptions, dispatcher: EnvHttp
     idleTimer = setTimeout(() => controller.abort(new Error(`no data for ${options.readTimeoutMs} ms`)), options.readTimeoutMs);
   };
   resetIdle();
-  const meter = new HashingMeter(url.href, options.maxBytes, resetIdle);
+  const meter = new HashingMeter(shown, options.maxBytes, resetIdle);
   try {
     await pipeline(Readable.fromWeb(response.body), meter, createWriteStream(options.destination, { mode: 0o600 }));
   } catch (error) {
     if (error instanceof InstallerError) throw error;
-    throw new InstallerError('DownloadInterrupted', `download of ${url.href} broke off after ${meter.bytes} bytes: ${describeError(signal.reason ?? error)}`, { cause: error });
+    throw new InstallerError('DownloadInterrupted', `download of ${shown} broke off after ${meter.bytes} bytes: ${describeError(signal.reason ?? error)}`, { cause: error });
   } finally {
     clearTimeout(idleTimer);
   }
   if (Number.isFinite(declared) && meter.bytes !== declared) {
-    throw new InstallerError('DownloadInterrupted', `download of ${url.href} is truncated: got ${meter.bytes} of ${declared} bytes`);
+    throw new InstallerError('DownloadInterrupted', `download of ${shown} is truncated: got ${meter.bytes} of ${declared} bytes`);
   }
   return { path: options.destination, bytes: meter.bytes, sha256: meter.digest() };
 }
 
-async function copyLocalFile(source: string, options: FetchOptions, deadline: Deadline): Promise<Omit<FetchedArtifact, 'attempts'>> {
-  const meter = new HashingMeter(source, options.maxBytes, () => {});
+/**
+ * A `file://` location names a file on the node: a host path, resolved within the host root like
+ * every other (a symlink on the host is followed as the host sees it). Only a regular file is read:
+ * it is opened without blocking and checked before a byte is read, so a FIFO, a device or a
+ * directory is refused instead of hanging or reading forever.
+ */
+async function copyLocalFile(hostPath: string, options: FetchOptions, deadline: Deadline): Promise<Omit<FetchedArtifact, 'attempts'>> {
+  const sourceHere = options.host ? await options.host.path(hostPath) : hostPath;
+  let handle;
+  try {
+    handle = await open(sourceHere, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch (error) {
+    throw new InstallerError('DownloadFailed', `cannot read artifact ${hostPath} on the node: ${describeError(error)}`, { cause: error });
+  }
+  const info = await handle.stat();
+  if (!info.isFile()) {
+    await handle.close();
+    throw new InstallerError('ArtifactInvalid', `artifact ${hostPath} on the node is ${describeFileType(info)}, not a regular file; point the file:// location at the shim's archive or binary`);
+  }
+  const meter = new HashingMeter(hostPath, options.maxBytes, () => {});
   try {
     // A file:// artifact may sit on a network filesystem that hangs: the deadline holds here too,
     // even while a read is stuck in the kernel (the streams end only when it returns).
-    const copied = pipeline(createReadStream(source), meter, createWriteStream(options.destination, { mode: 0o600 }), { signal: deadline.signal });
+    const copied = pipeline(createReadStream('', { fd: handle }), meter, createWriteStream(options.destination, { mode: 0o600 }), { signal: deadline.signal });
     await Promise.race([copied, deadline.passed]);
   } catch (error) {
     await rm(options.destination, { force: true });
     if (error instanceof InstallerError) throw error;
     if (deadline.signal.aborted) throw deadline.error(1, error);
-    throw new InstallerError('DownloadFailed', `cannot read artifact ${source}: ${describeError(error)}`, { cause: error });
+    throw new InstallerError('DownloadFailed', `cannot read artifact ${hostPath} on the node: ${describeError(error)}`, { cause: error });
   }
-  return { path: options.destination, bytes: meter.bytes, sha256: meter.digest() };
+  return { path: options.destination, bytes: meter.bytes, sha256: meter.digest(), sourceMode: info.mode & 0o7777 };
 }
 
 /** Counts and hashes bytes as they stream past, and stops the stream at the size cap. */
@@ -244,16 +270,15 @@ class HashingMeter extends Transform {
 }
 
 function tooLarge(source: string, maxBytes: number, declared?: number): InstallerError {
-  const size = declared === undefined ? 'more' : `${declared} bytes`;
-  return new InstallerError('ArtifactTooLarge', `artifact ${source} is ${size} than the ${maxBytes}-byte limit (raise --max-artifact-bytes if this is expected)`);
+  const size = declared === undefined ? '' : ` (${declared} bytes)`;
+  return new InstallerError('ArtifactTooLarge', `artifact ${source} is larger than the ${maxBytes}-byte limit${size}; raise --max-artifact-bytes if this is expected`);
 }
-
 
 export function verifyDigest(artifact: FetchedArtifact, expected: string, url: string): void {
   if (artifact.sha256 !== expected.toLowerCase()) {
     throw new InstallerError(
       'ChecksumMismatch',
-      `sha256 mismatch for ${url}: expected ${expected.toLowerCase()}, got ${artifact.sha256} (${artifact.bytes} bytes). ` +
+      `sha256 mismatch for ${redactUrl(url)}: expected ${expected.toLowerCase()}, got ${artifact.sha256} (${artifact.bytes} bytes). ` +
         'Nothing on the node was changed. Check the Shim\'s sha256 against the published artifact.',
     );
   }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ShimActionResult, Verification } from '../api/installer-contract.ts';
+import { redactUrl } from '../api/redact.ts';
 import { computeRevision } from '../api/revision.ts';
 import { stanzaAsParsed, type RuntimeStanza } from './containerd/config-edit.ts';
 import { planInstallConfig, readConfig, type ConfigSnapshot, type PlannedConfig } from './containerd/config-file.ts';
@@ -12,8 +13,10 @@ import { extractShim, MAX_ARCHIVE_ENTRIES, UNPACK_RATIO } from './extract.ts';
 import { DEFAULT_FETCH, fetchArtifact, verifyDigest } from './fetch.ts';
 import { Host } from './host.ts';
 import { withHostLock } from './host-lock.ts';
-import { readHostState, writeHostState, type HostState, type InstalledShim } from './host-state.ts';
+import { checkOtherShims } from './containerd/handler-owner.ts';
+import { forgetRevisionDirs, readHostState, recordedRevisionDirs, recordRevisionDir, stateFilePath, writeHostState, type HostState, type InstalledShim } from './host-state.ts';
 import { collectOldRevisions, isExecutableFile, placeBinary, revisionDir } from './install-binary.ts';
+import { step } from './steps.ts';
 import { changeConfig, containerdFor, restartOntoChange, type InstallerSeams, type NodeRun } from './node-change.ts';
 import type { InstallerOptions } from './options.ts';
 import { UndoStack } from './undo.ts';
@@ -53,16 +56,24 @@ interface Applied {
 
 export async function install(options: InstallerOptions, seams: InstallerSeams = {}): Promise<ShimActionResult> {
   const host = new Host(options.hostRoot);
-  const target = await detectContainerd({ host, shim: options.shim, configPath: options.containerdConfig, socketPath: options.containerdSocket });
+  const target = await step('detect', () => detectContainerd({ host, shim: options.shim, configPath: options.containerdConfig, socketPath: options.containerdSocket }));
   return withHostLock(host, options.installDir, { waitMs: options.lockWaitMs }, async () => {
-    const run = await prepare(options, host, target, seams);
+    const run = await step('read-state', () => prepare(options, host, target, seams));
     const applied = await changeNode(run).catch(async (error: unknown) => {
       throw await run.undo.rollBack(error, error instanceof InstallerError ? error.code : 'InstallFailed');
     });
-    await record(run, applied);
-    await collectOldRevisions({ host, installDir: options.installDir, shim: options.shim, keep: run.revision, procRoot: seams.procRoot });
+    await step('record-state', () => record(run, applied));
+    await step('collect-revisions', () => collect(run, path.posix.dirname(applied.binary.binaryPath), seams));
     return result(run, applied);
   });
+}
+
+/** Removes the recorded revision directories other than the installed one that no shim runs any more. */
+async function collect(run: InstallRun, keep: string, seams: InstallerSeams): Promise<void> {
+  const { removed } = await collectOldRevisions({ host: run.host, dirs: recordedRevisionDirs(run.state, run.options.shim), keep, procRoot: seams.procRoot });
+  if (removed.length === 0) return;
+  forgetRevisionDirs(run.state, run.options.shim, removed);
+  await writeHostState(run.host, run.options.installDir, run.state);
 }
 
 /** Reads what is on the node now: the state file, the previous install and containerd's config. */
@@ -70,6 +81,7 @@ async function prepare(options: InstallerOptions, host: Host, target: Containerd
   const revision = computeRevision({ url: options.url, sha256: options.sha256, handler: options.handler, runtimeOptions: options.runtimeOptions, shimBinary: options.shimBinary });
   const state = await readHostState(host, options.installDir);
   const previous = state.shims[options.shim];
+  checkOtherShims(state.shims, options.shim, options.handler);
   const before = await readConfig(host, target.configPath);
   if (previous && previous.configPath !== target.configPath) {
     throw new InstallerError('ConfigMoved', `${options.shim} was installed into ${previous.configPath} but containerd's config is now ${target.configPath}; uninstall it first`);
@@ -80,17 +92,28 @@ async function prepare(options: InstallerOptions, host: Host, target: Containerd
 
 /** Every step that changes the node; each records its inverse on run.undo. The last one proves the result. */
 async function changeNode(run: InstallRun): Promise<Applied> {
-  const running = await run.containerd.look(run.options.handler);
-  checkOptionsReachShim(run.options.runtimeOptions, running?.version ?? null);
-  await checkImports(run.host, run.target, run.before, run.options.handler, running?.version ?? null);
+  const running = await step('check', async () => {
+    const looked = await run.containerd.look(run.options.handler);
+    checkOptionsReachShim(run.options.runtimeOptions, looked?.version ?? null);
+    await checkImports(run.host, run.target, run.before, run.options.handler, looked?.version ?? null);
+    // The edit is planned once with a placeholder binary, so a config that refuses the stanza
+    // (a handler taken, a shape shimkeeper does not edit) is refused before the download.
+    planConfig(run, stanzaFor(run, { binaryName: '', binaryPath: revisionDir(run.options.installDir, run.options.shim, run.revision), placedNow: false }, looked?.version ?? null));
+    return looked;
+  });
   const binary = await binaryFor(run);
   const stanza = stanzaFor(run, binary, running?.version ?? null);
-  const planned = timed(run.timings, 'configureMs', () => planInstallConfig(run.target, run.before, { shim: run.options.shim, stanza, previous: run.previous?.splice }));
+  const planned = await step('plan-config', () => timed(run.timings, 'configureMs', () => planConfig(run, stanza)));
   const restarted = await applyChange(run, planned, binary, running?.handlerLoaded ?? null);
-  const containerdVersion = await checkHealth(run, restarted);
+  const containerdVersion = await step('health', () => checkHealth(run, restarted));
   const applied: Applied = { binary, planned, restarted, containerdVersion };
-  if (restarted || planned.changed || binary.placedNow) applied.verification = await verify(run, stanza, restarted);
+  if (restarted || planned.changed || binary.placedNow) applied.verification = await step('verify', () => verify(run, stanza, restarted));
   return applied;
+}
+
+function planConfig(run: InstallRun, stanza: RuntimeStanza): PlannedConfig {
+  const { options, previous } = run;
+  return planInstallConfig(run.target, run.before, { shim: options.shim, stanza, previous: previous?.splice, previousCreated: previous?.createdConfig, takeOverHandler: options.takeOverHandler });
 }
 
 /** The previous install's binary when the revision is the same and still there; otherwise a fresh one. */
@@ -108,23 +131,32 @@ async function fetchAndPlace(run: InstallRun): Promise<ShimBinary> {
   const workDirHere = await makeWorkDir(host, options.installDir);
   try {
     const downloadStarted = Date.now();
-    const artifact = await fetchArtifact({ url: options.url, destination: path.join(workDirHere, 'artifact'), ...DEFAULT_FETCH, maxBytes: options.maxArtifactBytes, attempts: options.downloadAttempts, deadlineMs: options.downloadTimeoutMs });
+    const artifact = await step('fetch', async () => {
+      const fetched = await fetchArtifact({ url: options.url, destination: path.join(workDirHere, 'artifact'), ...DEFAULT_FETCH, maxBytes: options.maxArtifactBytes, attempts: options.downloadAttempts, deadlineMs: options.downloadTimeoutMs, host });
+      if (options.sha256) timed(timings, 'checksumMs', () => verifyDigest(fetched, options.sha256, options.url));
+      return fetched;
+    });
     timings['downloadMs'] = Date.now() - downloadStarted;
     timings['artifactBytes'] = artifact.bytes;
-    if (options.sha256) timed(timings, 'checksumMs', () => verifyDigest(artifact, options.sha256, options.url));
     const extractStarted = Date.now();
-    const extracted = await extractShim({
-      archive: artifact.path,
-      destination: await mkdtemp(path.join(workDirHere, 'unpack-')),
-      maxBytes: options.maxArtifactBytes * UNPACK_RATIO,
-      maxEntries: MAX_ARCHIVE_ENTRIES,
-      shimBinary: options.shimBinary,
-      source: options.url,
-    });
+    const extracted = await step('extract', async () =>
+      extractShim({
+        archive: artifact.path,
+        destination: await mkdtemp(path.join(workDirHere, 'unpack-')),
+        maxBytes: options.maxArtifactBytes * UNPACK_RATIO,
+        maxEntries: MAX_ARCHIVE_ENTRIES,
+        shimBinary: options.shimBinary,
+        source: redactUrl(options.url),
+        sourceMode: artifact.sourceMode,
+      }),
+    );
     const dir = revisionDir(options.installDir, options.shim, run.revision);
     const binaryPath = path.posix.join(dir, extracted.binaryName);
-    await placeBinary(host, extracted.binaryPath, binaryPath);
-    recordPlacedRevision(run, dir);
+    // Recorded before it is created: a kill at any point leaves nothing unrecorded to clean up.
+    const stateBefore = await host.readBytes(stateFilePath(options.installDir));
+    await step('record-revision-dir', () => recordRevisionDir(host, options.installDir, run.state, options.shim, dir));
+    recordPlacedRevision(run, dir, stateBefore);
+    await step('place-binary', () => placeBinary(host, extracted.binaryPath, binaryPath, extracted.mode));
     timings['extractMs'] = Date.now() - extractStarted;
     return { binaryName: extracted.binaryName, binaryPath, placedNow: true };
   } finally {
@@ -132,15 +164,23 @@ async function fetchAndPlace(run: InstallRun): Promise<ShimBinary> {
   }
 }
 
-/** Rolling back removes the revision dir this run filled, unless the previous install runs from it. */
-function recordPlacedRevision(run: InstallRun, dir: string): void {
-  if (run.previous && path.posix.dirname(run.previous.binaryPath) === dir) return;
+/**
+ * Rolling back removes the revision dir this run filled (unless the previous install runs from
+ * it) and puts state.json back as it was before the directory was recorded in it.
+ */
+function recordPlacedRevision(run: InstallRun, dir: string, stateBefore: Buffer | null): void {
+  const { host, options } = run;
   run.undo.changedFile({
     change: `the new binary in ${dir}`,
     undo: async () => {
-      await run.host.removeTree(dir);
-      // The shim's own directory goes too when this install created it.
-      await run.host.removeIfEmpty(path.posix.dirname(dir));
+      if (!(run.previous && path.posix.dirname(run.previous.binaryPath) === dir)) {
+        await host.removeTree(dir);
+        // The shim's own directory goes too when this install created it.
+        await host.removeIfEmpty(path.posix.dirname(dir));
+      }
+      forgetRevisionDirs(run.state, options.shim, [dir]);
+      if (stateBefore === null) await host.remove(stateFilePath(options.installDir));
+      else await host.writeAtomic(stateFilePath(options.installDir), stateBefore);
     },
   });
 }
@@ -159,7 +199,7 @@ async function applyChange(run: InstallRun, planned: PlannedConfig, binary: Shim
   await changeConfig(run, planned);
   if (!planned.changed && !binary.placedNow && loadedNow !== false) return false;
   const started = Date.now();
-  const restarted = await restartOntoChange(run, run.previous?.handler ?? null);
+  const restarted = await step('restart', () => restartOntoChange(run, run.previous?.handler ?? null));
   run.timings['restartMs'] = Date.now() - started;
   return restarted;
 }
@@ -204,6 +244,8 @@ async function record(run: InstallRun, { binary, planned }: Applied): Promise<vo
     installedAt: previous?.revision === run.revision && !planned.changed ? previous.installedAt : new Date().toISOString(),
   };
   if (JSON.stringify(previous) === JSON.stringify(installed)) return;
+  // The previous revision's directory stays recorded until clean-up removes it (it may be busy).
+  run.state.revisionDirs = { ...run.state.revisionDirs, [options.shim]: recordedRevisionDirs(run.state, options.shim) };
   run.state.shims[options.shim] = installed;
   await writeHostState(run.host, options.installDir, run.state);
 }

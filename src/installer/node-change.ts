@@ -3,6 +3,7 @@ import { controlContainerd, type ContainerdControl } from './containerd/control.
 import type { ContainerdTarget } from './containerd/detect.ts';
 import type { Host } from './host.ts';
 import type { InstallerOptions } from './options.ts';
+import { step } from './steps.ts';
 import type { UndoStack } from './undo.ts';
 
 // The steps install and uninstall share: change containerd's config and restart containerd onto
@@ -34,8 +35,8 @@ export function containerdFor(host: Host, target: ContainerdTarget, options: Ins
 export async function changeConfig(run: NodeRun, planned: PlannedConfig): Promise<void> {
   if (!planned.changed) return;
   const { host, options, target } = run;
-  await backUpConfig(host, options.installDir, target.configPath, planned.before, options.shim);
-  await writeConfig(host, target.configPath, planned.after);
+  await step('back-up-config', () => backUpConfig(host, options.installDir, target.configPath, planned.before, options.shim));
+  await step('write-config', () => writeConfig(host, target.configPath, planned.after));
   run.undo.changedFile({ change: describeConfigChange(target.configPath, planned), undo: () => writeConfig(host, target.configPath, planned.before.text) });
 }
 

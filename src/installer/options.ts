@@ -20,6 +20,8 @@ export interface InstallerOptions {
   /** '' only with --insecure-skip-checksum. */
   sha256: string;
   insecureSkipChecksum: boolean;
+  /** Replace a hand-written runtime or containerd's default runtime for the handler (containerd/handler-owner.ts). */
+  takeOverHandler: boolean;
   version: string;
   runtimeOptions: Record<string, string>;
   installDir: string;
@@ -61,6 +63,8 @@ Flags (each also read from the environment variable in upper snake case, e.g. HO
   --containerd-config PATH   host path of the containerd config (default: detected)
   --containerd-socket PATH   host path of containerd's socket (default: detected)
   --restart MODE             auto|systemd|signal|none (default auto)
+  --take-over-handler        replace a hand-written runtime for the handler, or containerd's
+                             default runtime (put back on uninstall); never another Shim's
   --shim-binary NAME         the shim's file name in the archive (default: the one
                              containerd-shim-*-v1|v2 file)
   --max-artifact-bytes N     refuse larger downloads (default ${DEFAULT_FETCH.maxBytes}); archives
@@ -107,6 +111,7 @@ export function parseInstallerArgs(argv: string[], env: NodeJS.ProcessEnv): Inst
     url: read('url') ?? '',
     sha256: (read('sha256') ?? '').toLowerCase(),
     insecureSkipChecksum: values[INSTALLER_FLAGS.insecureSkipChecksum.flag] === true || env[INSTALLER_FLAGS.insecureSkipChecksum.env] === 'true',
+    takeOverHandler: values[INSTALLER_FLAGS.takeOverHandler.flag] === true || env[INSTALLER_FLAGS.takeOverHandler.env] === 'true',
     version: read('version') ?? '',
     runtimeOptions: parseRuntimeOptions(values[INSTALLER_FLAGS.runtimeOption.flag] as string[] | undefined, env[INSTALLER_FLAGS.runtimeOption.env]),
     installDir: read('installDir') ?? INSTALLER_DEFAULTS.installDir,
@@ -178,12 +183,12 @@ function positiveNumber(flag: string, raw: string | undefined, fallback: number)
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function validate(options: InstallerOptions): void {
   if (options.command === 'status' && options.shim === '') return;
-  if (!DNS_SUBDOMAIN.test(options.shim) || options.shim.length > 253) {
-    throw new UsageError(`--shim must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(options.shim)}`);
+  // The CRD limits Shim names to DNS labels: they name directories and config markers on the node.
+  if (!DNS_LABEL.test(options.shim) || options.shim.length > 63) {
+    throw new UsageError(`--shim must be a Shim name: a DNS label (lowercase letters, digits and '-', at most 63), got ${JSON.stringify(options.shim)}`);
   }
   if (!DNS_LABEL.test(options.handler) || options.handler.length > 63) {
     throw new UsageError(`--handler must be a DNS label (lowercase letters, digits and '-', at most 63), got ${JSON.stringify(options.handler)}`);

@@ -3,10 +3,11 @@ import { planUninstallConfig, readConfig, type PlannedConfig } from './container
 import { detectContainerd } from './containerd/detect.ts';
 import { Host } from './host.ts';
 import { withHostLock } from './host-lock.ts';
-import { readHostState, writeHostState, type HostState, type InstalledShim } from './host-state.ts';
+import { forgetRevisionDirs, readHostState, recordedRevisionDirs, writeHostState, type HostState, type InstalledShim } from './host-state.ts';
 import { collectOldRevisions } from './install-binary.ts';
 import { changeConfig, containerdFor, restartOntoChange, type InstallerSeams, type NodeRun } from './node-change.ts';
 import type { InstallerOptions } from './options.ts';
+import { step } from './steps.ts';
 import { UndoStack } from './undo.ts';
 
 // uninstall: (lock) prepare → take the stanza out, putting back whatever it replaced → restart
@@ -26,8 +27,10 @@ export async function uninstall(options: InstallerOptions, seams: InstallerSeams
     const { restarted, containerdVersion } = await changeNode(run).catch(async (error: unknown) => {
       throw await run.undo.rollBack(error, 'UninstallFailed');
     });
-    const { retained } = await collectOldRevisions({ host, installDir: options.installDir, shim: options.shim, keep: null, procRoot: seams.procRoot });
-    await forget(run);
+    const { removed, retained } = await step('collect-revisions', () =>
+      collectOldRevisions({ host, dirs: recordedRevisionDirs(run.state, options.shim), keep: null, procRoot: seams.procRoot }),
+    );
+    await step('forget', () => forget(run, removed));
     return {
       ok: true,
       action: 'uninstall',
@@ -49,11 +52,14 @@ export async function uninstall(options: InstallerOptions, seams: InstallerSeams
 
 /** Reads the state file, finds the config the shim went into (detected again when state has none) and plans its edit. */
 async function prepare(options: InstallerOptions, host: Host, seams: InstallerSeams): Promise<UninstallRun> {
-  const state = await readHostState(host, options.installDir);
+  const state = await step('read-state', () => readHostState(host, options.installDir));
   const installed = state.shims[options.shim];
-  const target = await detectContainerd({ host, shim: options.shim, configPath: options.containerdConfig ?? installed?.configPath, socketPath: options.containerdSocket });
+  const target = await step('detect', () =>
+    detectContainerd({ host, shim: options.shim, configPath: options.containerdConfig ?? installed?.configPath, socketPath: options.containerdSocket }),
+  );
   const before = await readConfig(host, target.configPath);
-  const planned = planUninstallConfig(target, before, options.shim, installed?.splice, installed?.createdConfig ?? false);
+  // The block carries its own undo record; state.json's is for blocks written before it did.
+  const planned = await step('plan-config', () => planUninstallConfig(target, before, options.shim, installed?.splice, installed?.createdConfig ?? false));
   const undo = new UndoStack({ command: 'uninstall', shim: options.shim, configPath: target.configPath });
   return { options, host, target, containerd: containerdFor(host, target, options, seams), undo, state, installed, planned };
 }
@@ -65,16 +71,20 @@ async function prepare(options: InstallerOptions, host: Host, seams: InstallerSe
  */
 async function changeNode(run: UninstallRun): Promise<{ restarted: boolean; containerdVersion: string }> {
   let restarted = false;
-  if (run.planned.changed) {
+  // state.json still recording the shim while the block is gone means an uninstall was cut short
+  // after writing the config: containerd may still run with the stanza loaded, so it restarts too.
+  if (run.planned.changed || run.installed !== undefined) {
     await changeConfig(run, run.planned);
-    restarted = await restartOntoChange(run, run.installed?.handler ?? null);
+    restarted = await step('restart', () => restartOntoChange(run, run.installed?.handler ?? null));
   }
-  const health = await run.containerd.waitHealthy(null);
+  const health = await step('health', () => run.containerd.waitHealthy(null));
   return { restarted, containerdVersion: health.version };
 }
 
-async function forget(run: UninstallRun): Promise<void> {
-  if (!run.installed) return;
+/** Forgets the shim and the revision directories removed; a directory still in use stays recorded for a later run. */
+async function forget(run: UninstallRun, removed: string[]): Promise<void> {
+  if (!run.installed && removed.length === 0) return;
   delete run.state.shims[run.options.shim];
+  forgetRevisionDirs(run.state, run.options.shim, removed);
   await writeHostState(run.host, run.options.installDir, run.state);
 }

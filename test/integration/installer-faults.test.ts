@@ -73,7 +73,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
     expect(run.stderr).toMatch(message);
     expect(readFileSync(containerd.configPath, 'utf8')).toBe(configBefore);
     expect(await containerd.pid()).toBe(pidBefore);
-    expect(existsSync(path.join(installDir, 'probe'))).toBe(false);
+    expect(existsSync(path.join(installDir, 'shims', 'probe'))).toBe(false);
     expect(readIfPresent(path.join(installDir, 'state.json'))).toBe(stateBefore);
     return run.result['error'] as string;
   }
@@ -149,7 +149,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       await expectRefused(args(), 'ConfigInvalid', new RegExp(`${containerd.configPath} is not valid TOML, refusing to edit it`));
     });
 
-    it('a config shimkeeper cannot edit safely is refused after the download, and the binary goes again', async () => {
+    it('a config shimkeeper cannot edit safely is refused before the download, and nothing is left', async () => {
       // The handler's tables are split by another table: no single splice could replace them.
       writeFileSync(containerd.configPath, `${originalConfig}\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.probe]\n  runtime_type = "io.containerd.runc.v2"\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.other]\n  runtime_type = "x"\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.probe.options]\n  Extra = 1\n`);
       await expectRefused(args(), 'ConfigUnsupported', /defines runtime 'probe' in tables that are not next to each other/);
@@ -177,7 +177,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       expect(readFileSync(containerd.configPath, 'utf8')).toBe(originalConfig);
       await containerd.ready();
       expect(await containerd.pid()).not.toBe(pidBefore);
-      expect(existsSync(path.join(installDir, 'probe'))).toBe(false);
+      expect(existsSync(path.join(installDir, 'shims', 'probe'))).toBe(false);
       expect(existsSync(path.join(installDir, 'state.json'))).toBe(false);
     });
 
@@ -249,7 +249,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       expect(run.result).toMatchObject({ ok: false, code: 'ShimDoesNotStart' });
       expect(run.result['error']).toMatch(/could not start a pod sandbox through handler 'probe'.*start failed.*Rolled back/s);
       expect(readFileSync(containerd.configPath, 'utf8')).toBe(originalConfig);
-      expect(existsSync(path.join(installDir, 'probe'))).toBe(false);
+      expect(existsSync(path.join(installDir, 'shims', 'probe'))).toBe(false);
       expect(await containerd.pid()).not.toBe(pidBefore);
       await containerd.ready();
     });

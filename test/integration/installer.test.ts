@@ -73,7 +73,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       expect(run.result['timings']).toHaveProperty('verifyMs');
       expect(await containerd.pid()).not.toBe(pidBefore);
       firstBinary = run.result['binaryPath'] as string;
-      expect(firstBinary).toBe(path.join(installDir, 'probe', run.result['revision'] as string, 'containerd-shim-probe-v2'));
+      expect(firstBinary).toBe(path.join(installDir, 'shims', 'probe', run.result['revision'] as string, 'containerd-shim-probe-v2'));
       expect(readFileSync(path.join(containerd.dir, 'termination-log'), 'utf8')).toBe(run.stdout.trim());
 
       const config = readFileSync(containerd.configPath, 'utf8');
@@ -138,7 +138,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       expect(run.result).toMatchObject({ ok: true, action: 'uninstall', restarted: true });
       expect(readFileSync(containerd.configPath, 'utf8')).toBe(originalConfig);
       expect((await loadedRuntimes())['probe']).toBeUndefined();
-      expect(existsSync(path.join(installDir, 'probe'))).toBe(false);
+      expect(existsSync(path.join(installDir, 'shims', 'probe'))).toBe(false);
       expect(JSON.parse(readFileSync(path.join(installDir, 'state.json'), 'utf8')).shims).toEqual({});
 
       const again = await runInstaller(['uninstall', '--host-root', '/', '--shim', 'probe', '--install-dir', installDir, '--containerd-config', containerd.configPath, '--containerd-socket', containerd.socketPath, '--restart', 'signal']);
@@ -174,7 +174,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
         expect(run.result).toMatchObject({ ok: false, code: 'RuntimeOptionsUnsupported' });
         expect(run.result['error']).toMatch(/cannot pass the runtime options BinaryName.*Nothing was changed/);
         expect(configBefore()).toBe(before);
-        expect(existsSync(path.join(installDir, 'opts'))).toBe(false);
+        expect(existsSync(path.join(installDir, 'shims', 'opts'))).toBe(false);
         return;
       }
       expect(run.code, run.stderr).toBe(0);
@@ -211,7 +211,7 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       expect(run.result['error']).toMatch(/runtimeoptions\.v1\.Options.*Rolled back/s);
       expect(configBefore()).toBe(before);
       expect((await loadedRuntimes())['generic']).toBeUndefined();
-      expect(existsSync(path.join(installDir, 'generic'))).toBe(false);
+      expect(existsSync(path.join(installDir, 'shims', 'generic'))).toBe(false);
       expect(await containerd.pid()).not.toBe(pidBefore);
     });
   });

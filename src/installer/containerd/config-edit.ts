@@ -1,6 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { InstallerError } from '../errors.ts';
+import { checkOtherBlocks, refuseUserStanza } from './handler-owner.ts';
+import { beginMarker, endMarker, findManagedBlock, readBlockRecord, undoLine, type BlockLocation, type BlockRecord, type SpliceRecord } from './managed-block.ts';
 import { renderKeyPath, scanTableHeaders, startsWithPath, type TableHeader } from './toml-tables.ts';
 
 // Edits containerd's config by splicing one clearly marked block of text. Every byte outside the
@@ -18,18 +20,12 @@ export interface RuntimeStanza {
   options: Record<string, string>;
 }
 
-/** What an install replaced, so that uninstall can restore the original bytes. */
-export interface SpliceRecord {
-  /** Text inserted before the block when it was appended (a newline or a blank line). */
-  separator: string;
-  /** The user's own stanza for this handler that the block replaced, verbatim ('' when none). */
-  displaced: string;
-}
+export type { SpliceRecord, BlockRecord } from './managed-block.ts';
 
 export interface EditResult {
   text: string;
   changed: boolean;
-  record: SpliceRecord;
+  record: BlockRecord;
 }
 
 /** The CRI plugin's runtimes table for each containerd config schema version. */
@@ -48,27 +44,45 @@ export function configVersionOf(parsed: Record<string, unknown>): number {
   return version;
 }
 
-export function typeRuntimeOption(raw: string): boolean | number | string {
+/**
+ * A runtime option's TOML value: `true`/`false` are booleans; a canonical decimal integer within
+ * ±2^53 and a plain decimal fraction with at most 15 significant digits are numbers (both come
+ * back from containerd's parser exactly as written); anything else that looks like a number
+ * (`-0`, `007`, `+5`, `1e5`, `1_000`, an integer too large to keep exactly, a fraction with more
+ * digits than a 64-bit float holds) is refused, naming the option, rather than silently changed
+ * or turned into a string the shim would misread. Every other value is a string.
+ */
+export function typeRuntimeOption(raw: string, key = 'value'): boolean | number | string {
   if (raw === 'true') return true;
   if (raw === 'false') return false;
-  if (/^-?(0|[1-9][0-9]*)$/.test(raw) && Number.isSafeInteger(Number(raw))) return Number(raw);
-  if (/^-?(0|[1-9][0-9]*)\.[0-9]+$/.test(raw)) return Number(raw);
+  if (/^-?(0|[1-9][0-9]*)$/.test(raw) && raw !== '-0' && Number.isSafeInteger(Number(raw))) return Number(raw);
+  if (/^-?(0|[1-9][0-9]*)\.[0-9]+$/.test(raw) && significantDigits(raw) <= 15 && !Object.is(Number(raw), -0)) return Number(raw);
+  if (/^[+-]?[0-9][0-9_]*(\.[0-9_]+)?([eE][+-]?[0-9_]+)?$/.test(raw)) {
+    throw new InstallerError(
+      'InvalidRuntimeOption',
+      `runtime option ${key}=${raw} looks like a number that containerd's config cannot hold exactly as written; write it as a plain decimal ` +
+        '(no sign other than a leading -, no leading zeros, no exponent or underscores, no -0, integers within ±9007199254740991, at most 15 significant digits)',
+    );
+  }
   return raw;
+}
+
+function significantDigits(decimal: string): number {
+  return decimal.replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '').length;
 }
 
 /** The stanza as containerd will see it once parsed: used to verify the edit semantically. */
 export function stanzaAsParsed(stanza: RuntimeStanza): Record<string, unknown> {
   const parsed: Record<string, unknown> = { runtime_type: stanza.runtimeType, runtime_path: stanza.runtimePath };
   if (Object.keys(stanza.options).length > 0) {
-    parsed['options'] = Object.fromEntries(Object.entries(stanza.options).map(([k, v]) => [k, typeRuntimeOption(v)]));
+    parsed['options'] = Object.fromEntries(Object.entries(stanza.options).map(([k, v]) => [k, typeRuntimeOption(v, k)]));
   }
   return parsed;
 }
 
-const beginMarker = (shim: string) => `# shimkeeper:begin ${shim} (managed by shimkeeper; edits inside are replaced)`;
-const endMarker = (shim: string) => `# shimkeeper:end ${shim}`;
+const NO_RECORD: BlockRecord = { separator: '', displaced: '', created: false };
 
-export function renderManagedBlock(shim: string, configVersion: number, stanza: RuntimeStanza, eol = '\n'): string {
+export function renderManagedBlock(shim: string, configVersion: number, stanza: RuntimeStanza, record: BlockRecord = NO_RECORD, eol = '\n'): string {
   for (const key of Object.keys(stanza.options)) {
     if (!/^[A-Za-z0-9_-]+$/.test(key)) {
       throw new InstallerError('InvalidRuntimeOption', `runtime option key ${JSON.stringify(key)} is not a plain TOML key (letters, digits, '_' and '-' only)`);
@@ -77,6 +91,7 @@ export function renderManagedBlock(shim: string, configVersion: number, stanza: 
   const tablePath = [...criRuntimesPath(configVersion), stanza.handler];
   const lines = [
     beginMarker(shim),
+    undoLine(record),
     `[${renderKeyPath(tablePath)}]`,
     ...indent(stringifyToml({ runtime_type: stanza.runtimeType, runtime_path: stanza.runtimePath })),
   ];
@@ -90,69 +105,53 @@ function indent(toml: string): string[] {
   return toml.split('\n').filter((line) => line.trim() !== '').map((line) => `  ${line}`);
 }
 
-interface BlockLocation {
-  start: number;
-  end: number;
-}
-
-export function findManagedBlock(text: string, shim: string): BlockLocation | null {
-  const begin = locateMarkerLine(text, beginMarker(shim), 0);
-  if (!begin) return null;
-  const end = locateMarkerLine(text, endMarker(shim), begin.end);
-  if (!end) {
-    throw new InstallerError('ConfigCorrupt', `the shimkeeper block for ${shim} has a begin marker but no end marker; fix the file by hand`);
-  }
-  return { start: begin.start, end: end.end };
-}
-
-function locateMarkerLine(text: string, marker: string, from: number): BlockLocation | null {
-  let index = text.indexOf(marker, from);
-  while (index !== -1) {
-    const atLineStart = index === 0 || text[index - 1] === '\n';
-    const lineBreak = text.indexOf('\n', index);
-    const lineEnd = lineBreak === -1 ? text.length : lineBreak + 1;
-    const restOfLine = text.slice(index + marker.length, lineEnd).trim();
-    if (atLineStart && restOfLine === '') return { start: index, end: lineEnd };
-    index = text.indexOf(marker, index + 1);
-  }
-  return null;
-}
-
 /**
  * Puts the managed block for `shim` into `text`: replaces an existing block in place, else
- * replaces the user's own stanza for the handler, else appends. `previous` is the record of an
- * earlier install, kept so uninstall still restores the state from before the first install.
+ * replaces the user's own stanza for the handler (only with `takeOverHandler`), else appends. The
+ * block carries its undo record: an existing block keeps the one it has (or, written before
+ * blocks carried one, `previous` from state.json), so uninstall still restores the state from
+ * before the first install. A handler another Shim's block defines is refused.
  */
 export function applyStanza(
   text: string,
-  options: { shim: string; configVersion: number; stanza: RuntimeStanza; previous?: SpliceRecord; format: ConfigFormat; file: string },
+  options: { shim: string; configVersion: number; stanza: RuntimeStanza; previous?: SpliceRecord | undefined; format: ConfigFormat; file: string; created?: boolean; takeOverHandler?: boolean },
 ): EditResult {
   const eol = text.includes('\r\n') ? '\r\n' : '\n';
-  const block = renderManagedBlock(options.shim, options.configVersion, options.stanza, eol);
+  const handlerPath = [...criRuntimesPath(options.configVersion), options.stanza.handler];
+  checkOtherBlocks(text, { shim: options.shim, handlerPath, file: options.file, headers: (t) => scanHeadersOrRefuse(t, options.file) });
+  const created = options.created ?? false;
   const existing = findManagedBlock(text, options.shim);
   if (existing) {
-    const record = options.previous ?? { separator: '', displaced: '' };
+    const record = readBlockRecord(text, existing, options.shim) ?? { ...(options.previous ?? { separator: '', displaced: '' }), created };
+    const block = renderManagedBlock(options.shim, options.configVersion, options.stanza, record, eol);
     const edited = text.slice(0, existing.start) + block + text.slice(existing.end);
     return { text: edited, changed: edited !== text, record };
   }
 
-  const handlerPath = [...criRuntimesPath(options.configVersion), options.stanza.handler];
   const userStanza = options.format === 'template' ? null : findUserStanza(text, handlerPath, options.file);
   if (userStanza) {
-    const displaced = text.slice(userStanza.start, userStanza.end);
+    if (!options.takeOverHandler) refuseUserStanza(options.file, options.stanza.handler, text, userStanza.start);
+    const record = { separator: '', displaced: text.slice(userStanza.start, userStanza.end), created };
+    const block = renderManagedBlock(options.shim, options.configVersion, options.stanza, record, eol);
     // The stanza's span stops before its last line break, so the block goes in without its own.
     const edited = text.slice(0, userStanza.start) + block.slice(0, block.length - eol.length) + text.slice(userStanza.end);
-    return { text: edited, changed: true, record: { separator: '', displaced } };
+    return { text: edited, changed: true, record };
   }
 
   const separator = text === '' ? '' : text.endsWith(eol) ? eol : eol + eol;
-  return { text: text + separator + block, changed: true, record: { separator, displaced: '' } };
+  const record = { separator, displaced: '', created };
+  return { text: text + separator + renderManagedBlock(options.shim, options.configVersion, options.stanza, record, eol), changed: true, record };
 }
 
-/** Removes the managed block of `shim`, putting back what it replaced. */
-export function removeStanza(text: string, shim: string, record?: SpliceRecord): { text: string; changed: boolean } {
+/**
+ * Removes the managed block of `shim`, putting back what it replaced: as the block's own undo
+ * record says, or (a block written before blocks carried one) as `fallback` from state.json says.
+ */
+export function removeStanza(text: string, shim: string, fallback?: SpliceRecord): { text: string; changed: boolean; created: boolean | null } {
   const block = findManagedBlock(text, shim);
-  if (!block) return { text, changed: false };
+  if (!block) return { text, changed: false, created: null };
+  const own = readBlockRecord(text, block, shim);
+  const record = own ?? fallback;
   const eol = text.includes('\r\n') ? '\r\n' : '\n';
   let start = block.start;
   let end = block.end;
@@ -165,7 +164,7 @@ export function removeStanza(text: string, shim: string, record?: SpliceRecord):
     const separator = record ? record.separator : eol;
     if (separator && text.slice(0, start).endsWith(separator)) start -= separator.length;
   }
-  return { text: text.slice(0, start) + replacement + text.slice(end), changed: true };
+  return { text: text.slice(0, start) + replacement + text.slice(end), changed: true, created: own ? own.created : null };
 }
 
 /**
@@ -244,6 +243,16 @@ export function verifyEdit(
   if (!isDeepStrictEqual(pruneEmpty(parsedBefore), pruneEmpty(parsedAfter))) {
     throw new InstallerError('ConfigUnsupported', `${options.file}: the edit would change settings other than runtime '${options.handler}'; nothing was written`);
   }
+}
+
+/** The value at `keys` in a parsed config, or undefined. */
+export function lookUp(table: Record<string, unknown>, keys: string[]): unknown {
+  let value: unknown = table;
+  for (const key of keys) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
 }
 
 /** Removes and returns `runtimes[handler]` from a parsed config. */

@@ -1,8 +1,10 @@
 import path from 'node:path';
 import { InstallerError } from '../errors.ts';
-import type { Host } from '../host.ts';
-import { applyStanza, parseConfig, removeStanza, stanzaAsParsed, verifyEdit, type RuntimeStanza, type SpliceRecord } from './config-edit.ts';
+import { HostFileError, type Host } from '../host.ts';
+import { applyStanza, criRuntimesPath, lookUp, parseConfig, removeStanza, stanzaAsParsed, verifyEdit, type RuntimeStanza, type SpliceRecord } from './config-edit.ts';
 import type { ContainerdTarget } from './detect.ts';
+import { checkDefaultRuntime } from './handler-owner.ts';
+import { findManagedBlock } from './managed-block.ts';
 
 // Reads, plans and writes containerd's config file as a unit: the pure edit of config-edit.ts
 // plus what depends on the file's form (a new file, a template, a drop-in that we own).
@@ -22,10 +24,24 @@ export interface PlannedConfig {
 }
 
 export async function readConfig(host: Host, configPath: string): Promise<ConfigSnapshot> {
+  return { text: await readConfigText(host, configPath) };
+}
+
+/**
+ * containerd's config (or a file it imports) as text, null when absent. A symlink is followed
+ * within the host root; a dangling one, a FIFO or device, or bytes that are not UTF-8 (containerd's
+ * TOML must be UTF-8) are refused, naming the file, and nothing is changed.
+ */
+export async function readConfigText(host: Host, configPath: string): Promise<string | null> {
   try {
-    return { text: await host.readText(configPath) };
+    return await host.readText(configPath);
   } catch (error) {
-    throw new InstallerError('ConfigUnreadable', `cannot read containerd config ${configPath}: ${(error as Error).message}`);
+    if (error instanceof InstallerError) throw error;
+    if (error instanceof HostFileError && /UTF-8/.test(error.message)) {
+      throw new InstallerError('ConfigInvalid', `containerd config ${error.message}; containerd's TOML must be UTF-8, so shimkeeper refuses to edit it (the file is left untouched)`);
+    }
+    if (error instanceof HostFileError && /symlink/.test(error.message)) throw new InstallerError('HostPathUnresolvable', `containerd config ${error.message}. Nothing was changed`);
+    throw new InstallerError('ConfigUnreadable', `cannot read containerd config ${configPath}: ${(error as Error).message}. Nothing was changed`);
   }
 }
 
@@ -39,11 +55,15 @@ function initialText(target: ContainerdTarget): string {
 export function planInstallConfig(
   target: ContainerdTarget,
   before: ConfigSnapshot,
-  edit: { shim: string; stanza: RuntimeStanza; previous?: SpliceRecord | undefined },
+  edit: { shim: string; stanza: RuntimeStanza; previous?: SpliceRecord | undefined; previousCreated?: boolean | undefined; takeOverHandler?: boolean },
 ): PlannedConfig {
   const created = before.text === null;
   const original = before.text ?? initialText(target);
-  if (target.format !== 'template') parseConfig(original, target.configPath);
+  const parsed = target.format === 'template' ? null : parseConfig(original, target.configPath);
+  if (!findManagedBlock(original, edit.shim)) {
+    const criTable = parsed ? lookUp(parsed, criRuntimesPath(target.configVersion).slice(0, -1)) : null;
+    checkDefaultRuntime(criTable, edit.stanza.handler, target.configPath, edit.takeOverHandler ?? false);
+  }
   const result = applyStanza(original, {
     shim: edit.shim,
     configVersion: target.configVersion,
@@ -51,6 +71,8 @@ export function planInstallConfig(
     previous: edit.previous,
     format: target.format,
     file: target.configPath,
+    created: created || (edit.previousCreated ?? false),
+    takeOverHandler: edit.takeOverHandler ?? false,
   });
   if (target.format !== 'template') {
     verifyEdit(original, result.text, {
@@ -68,8 +90,9 @@ export function planUninstallConfig(target: ContainerdTarget, before: ConfigSnap
   if (before.text === null) return noChange;
   const result = removeStanza(before.text, shim, splice);
   if (!result.changed) return noChange;
-  // A file we created (or a drop-in we own) that now holds only what we put there goes away.
-  const deleteFile = target.format === 'drop-in' || (createdByUs && result.text === initialText(target));
+  // A file we created (or a drop-in we own) that now holds only what we put there goes away. The
+  // block's own record says whether we created it; state.json says so for older blocks.
+  const deleteFile = target.format === 'drop-in' || ((result.created ?? createdByUs) && result.text === initialText(target));
   return { ...noChange, after: deleteFile ? null : result.text, changed: true };
 }
 

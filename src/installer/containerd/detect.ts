@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { InstallerError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import { configVersionOf, parseConfig, type ConfigFormat } from './config-edit.ts';
+import { readConfigText } from './config-file.ts';
 
 // Finds where this node's containerd keeps its config, in which form, and how to restart it.
 // Paths in a ContainerdTarget are host paths (as containerd sees them).
@@ -134,11 +134,6 @@ async function versionOfFile(host: Host, configPath: string, fallback: number): 
 }
 
 async function readParsedIfPresent(host: Host, configPath: string): Promise<Record<string, unknown> | undefined> {
-  let text: string | null;
-  try {
-    text = await host.readText(configPath);
-  } catch (error) {
-    throw new InstallerError('ConfigUnreadable', `cannot read containerd config ${configPath}: ${(error as Error).message}`);
-  }
+  const text = await readConfigText(host, configPath);
   return text === null ? undefined : parseConfig(text, configPath);
 }

@@ -2,7 +2,7 @@ import { glob } from 'node:fs/promises';
 import path from 'node:path';
 import { InstallerError } from '../errors.ts';
 import type { Host } from '../host.ts';
-import { criRuntimesPath, configVersionOf, parseConfig } from './config-edit.ts';
+import { criRuntimesPath, configVersionOf, lookUp, parseConfig } from './config-edit.ts';
 import type { ConfigSnapshot } from './config-file.ts';
 import type { ContainerdTarget } from './detect.ts';
 import { containerdMinor } from './runtime-type.ts';
@@ -19,15 +19,6 @@ import { containerdMinor } from './runtime-type.ts';
 /** The CRI plugin's table in a config of this schema version. */
 function criPluginPath(configVersion: number): string[] {
   return criRuntimesPath(configVersion).slice(0, 2);
-}
-
-function lookUp(table: Record<string, unknown>, keys: string[]): unknown {
-  let value: unknown = table;
-  for (const key of keys) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<string, unknown>)[key];
-  }
-  return value;
 }
 
 export async function checkImports(host: Host, target: ContainerdTarget, before: ConfigSnapshot, handler: string, containerdVersion: string | null): Promise<void> {

@@ -61,11 +61,13 @@ async function restartWithSystemd(options: RestartOptions): Promise<RestartOutco
 /** Stops the containerd that serves the socket and waits for its supervisor to start a new one. */
 async function restartWithSignal(options: RestartOptions): Promise<RestartOutcome> {
   const procRoot = options.procRoot ?? '/proc';
-  const pid = await findSocketOwner(procRoot, options.target.socketPath, await options.host.path(options.target.socketPath));
+  const socketHere = await options.host.path(options.target.socketPath);
+  const pid = await findSocketOwner(procRoot, options.target.socketPath, socketHere);
   if (pid === undefined) {
-    // Nothing to stop (containerd is down, e.g. it refused a config): its supervisor starts it
-    // again with the config as it is now, which the health check then judges.
-    return { method: 'signal', detail: `no containerd process owns ${options.target.socketPath} (needs hostPID when run in a pod); waiting for its supervisor to start it` };
+    // Nothing is signalled: only the containerd that serves this very socket under the host root
+    // may be, and none does (containerd is down, e.g. it refused a config; or the socket is gone).
+    // Its supervisor starts it again with the config as it is now, which the health check judges.
+    return { method: 'signal', detail: `no containerd process serves ${options.target.socketPath} under the host root (needs hostPID when run in a pod); nothing was signalled, waiting for its supervisor to start it` };
   }
   process.kill(pid, 'SIGTERM');
   const stopBy = Date.now() + (options.stopTimeoutMs ?? 30_000);
@@ -82,17 +84,20 @@ async function restartWithSignal(options: RestartOptions): Promise<RestartOutcom
 /**
  * The containerd process serving the socket. Several containerds may bind the same path in
  * different mount namespaces (a nested cluster, a leftover test node): the socket file the process
- * sees through /proc/<pid>/root must be the very file the installer checks health on.
+ * sees through /proc/<pid>/root must be the very file (device and inode) under the host root that
+ * the installer checks health on. When that file does not exist, no process can be proven to serve
+ * it, so none is returned: a containerd listening on the same path elsewhere is never signalled.
  */
 export async function findSocketOwner(procRoot: string, socketPath: string, socketPathHere: string = socketPath): Promise<number | undefined> {
   const wanted = await stat(socketPathHere).catch(() => null);
+  if (!wanted?.isSocket()) return undefined;
   for (const entry of await readdir(procRoot)) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     const comm = await readFile(`${procRoot}/${pid}/comm`, 'utf8').catch(() => '');
     if (comm.trim() !== 'containerd') continue;
     const seenByProcess = await stat(`${procRoot}/${pid}/root${socketPath}`).catch(() => null);
-    if (wanted && (!seenByProcess || seenByProcess.dev !== wanted.dev || seenByProcess.ino !== wanted.ino)) continue;
+    if (!seenByProcess || seenByProcess.dev !== wanted.dev || seenByProcess.ino !== wanted.ino) continue;
     const inodes = await listeningInodes(`${procRoot}/${pid}/net/unix`, socketPath);
     if (inodes.size === 0) continue;
     const fds = await readdir(`${procRoot}/${pid}/fd`).catch(() => [] as string[]);

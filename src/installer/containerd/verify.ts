@@ -39,6 +39,7 @@ export async function verifyHandler(expected: HandlerExpectation, options: Verif
   const cri = new CriClient(options.socketPathHere);
   try {
     checkLoadedRuntime(await loadedRuntime(cri, expected.handler), expected);
+    await removeLeftoverSandboxes(cri, expected.handler);
     const skipped = await startSandbox(cri, expected, options);
     return { ...(skipped === null ? { sandbox: 'started' } : { sandbox: 'skipped', reason: skipped }), ms: Date.now() - started };
   } finally {
@@ -80,8 +81,8 @@ function checkLoadedRuntime(loaded: LoadedRuntime | null, expected: HandlerExpec
 async function startSandbox(cri: CriClient, expected: HandlerExpectation, options: VerifyOptions): Promise<string | null> {
   const uid = randomUUID();
   const config = {
-    metadata: { name: `shimkeeper-verify-${expected.handler}`, uid, namespace: 'shimkeeper-verify', attempt: 0 },
-    labels: { 'app.kubernetes.io/managed-by': 'shimkeeper' },
+    metadata: { name: `shimkeeper-verify-${expected.handler}`, uid, namespace: VERIFY_NAMESPACE, attempt: 0 },
+    labels: VERIFY_LABELS,
     linux: {
       // The kubelet passes a slice under systemd cgroups and a path otherwise; runc refuses the other form.
       cgroup_parent: options.systemdCgroup ? 'shimkeeper.slice' : '/shimkeeper',
@@ -117,6 +118,19 @@ function optionsHint(message: string, expected: HandlerExpectation): string {
     `. containerd passed the runtime options in its generic form, which this shim does not read: containerd sends runc's typed options ` +
     `only to a runtime named io.containerd.runc.v2 (a shim binary named containerd-shim-runc-v2, on containerd 1.7 or later)`
   );
+}
+
+const VERIFY_NAMESPACE = 'shimkeeper-verify';
+const VERIFY_LABELS = { 'app.kubernetes.io/managed-by': 'shimkeeper' };
+
+/**
+ * Removes verification sandboxes for the handler that an earlier run left behind (it was killed
+ * between starting and removing one): nobody else owns them, and they keep the shim binary busy.
+ */
+async function removeLeftoverSandboxes(cri: CriClient, handler: string): Promise<void> {
+  const listed = await cri.call<{ items?: Array<{ id: string; metadata?: { name?: string; namespace?: string } }> }>('ListPodSandbox', { filter: { label_selector: VERIFY_LABELS } }, 10_000).catch(() => ({ items: [] }));
+  const leftovers = (listed.items ?? []).filter((item) => item.metadata?.namespace === VERIFY_NAMESPACE && item.metadata?.name === `shimkeeper-verify-${handler}`);
+  for (const leftover of leftovers) await removeSandbox(cri, leftover.id);
 }
 
 async function removeSandbox(cri: CriClient, sandboxId: string): Promise<void> {

@@ -23,6 +23,7 @@ service RuntimeService {
   rpc StopPodSandbox(PodSandboxIdRequest) returns (Empty) {}
   rpc RemovePodSandbox(PodSandboxIdRequest) returns (Empty) {}
   rpc PodSandboxStatus(PodSandboxStatusRequest) returns (PodSandboxStatusResponse) {}
+  rpc ListPodSandbox(ListPodSandboxRequest) returns (ListPodSandboxResponse) {}
 ${extension.rpcs}}
 
 message Empty {}
@@ -68,6 +69,14 @@ message LinuxPodSandboxConfig {
   string cgroup_parent = 1;
   LinuxSandboxSecurityContext security_context = 2;
 }
+// Only the fields shimkeeper reads (field numbers as in the CRI API).
+message PodSandboxFilter { map<string, string> label_selector = 3; }
+message ListPodSandboxRequest { PodSandboxFilter filter = 1; }
+message PodSandbox {
+  string id = 1;
+  PodSandboxMetadata metadata = 2;
+}
+message ListPodSandboxResponse { repeated PodSandbox items = 1; }
 message PodSandboxConfig {
   PodSandboxMetadata metadata = 1;
   string hostname = 2;

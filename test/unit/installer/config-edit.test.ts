@@ -48,7 +48,7 @@ describe('containerd config edits', () => {
   it.each(fixtures)('%s: install adds exactly the stanza, a re-run is byte-identical, uninstall restores every byte', (name, version) => {
     const original = fixture(name);
     expect(configVersionOf(parse(original) as Record<string, unknown>)).toBe(version);
-    const planned = planInstallConfig(target(version), { text: original }, { shim: 'spin', stanza: stanza({ options: { SystemdCgroup: 'true' } }) });
+    const planned = planInstallConfig(target(version), { text: original }, { shim: 'spin', stanza: stanza({ options: { SystemdCgroup: 'true' } }), takeOverHandler: true });
     expect(planned.changed).toBe(true);
     expect(runtimeOf(planned.after!, version)).toEqual({
       runtime_type: 'io.containerd.spin.v2',
@@ -56,7 +56,7 @@ describe('containerd config edits', () => {
       options: { SystemdCgroup: true },
     });
 
-    const again = planInstallConfig(target(version), { text: planned.after }, { shim: 'spin', stanza: stanza({ options: { SystemdCgroup: 'true' } }), previous: planned.splice });
+    const again = planInstallConfig(target(version), { text: planned.after }, { shim: 'spin', stanza: stanza({ options: { SystemdCgroup: 'true' } }) });
     expect(again.changed).toBe(false);
     expect(again.after).toBe(planned.after);
 
@@ -74,12 +74,14 @@ describe('containerd config edits', () => {
 
   it('replaces a hand-made stanza for the handler in place and puts it back on uninstall', () => {
     const original = fixture('existing-handler-v2.toml');
-    const planned = planInstallConfig(target(2), { text: original }, { shim: 'spin', stanza: stanza() });
+    expect(() => planInstallConfig(target(2), { text: original }, { shim: 'spin', stanza: stanza() })).toThrow(/already defines runtime 'spin' \(line \d+\).*--take-over-handler/);
+    const planned = planInstallConfig(target(2), { text: original }, { shim: 'spin', stanza: stanza(), takeOverHandler: true });
     expect(planned.splice.displaced).toContain('Debug = true');
     expect(planned.after).not.toContain('Debug = true');
     expect(planned.after).toContain('# trailing comment that belongs to the next table');
     expect(planned.after!.indexOf('shimkeeper:begin')).toBeLessThan(planned.after!.indexOf('.registry]'));
-    expect(planUninstallConfig(target(2), { text: planned.after }, 'spin', planned.splice, false).after).toBe(original);
+    // The block carries what it displaced: uninstall needs no record from state.json.
+    expect(planUninstallConfig(target(2), { text: planned.after }, 'spin', undefined, false).after).toBe(original);
   });
 
   it('an upgrade replaces only the block, and uninstall still restores the state before the first install', () => {

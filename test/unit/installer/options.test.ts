@@ -19,7 +19,7 @@ describe('installer CLI contract', () => {
   it.each([
     [['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', 'nothex'], /64-hex-digit sha256/],
     [['install', '--shim', 'spin', '--sha256', digest], /needs --url/],
-    [['install', '--shim', 'Spin!', '--url', 'https://x/a', '--sha256', digest], /--shim must be a Kubernetes object name/],
+    [['install', '--shim', 'Spin!', '--url', 'https://x/a', '--sha256', digest], /--shim must be a Shim name: a DNS label/],
     [['install', '--shim', 'spin', '--handler', 'a.b', '--url', 'https://x/a', '--sha256', digest], /--handler must be a DNS label/],
     [['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest, '--runtime-option', 'a.b=1'], /may hold only letters/],
     [['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest, '--runtime-option', 'novalue'], /is not KEY=VALUE/],
@@ -54,6 +54,21 @@ describe('installer CLI contract', () => {
     expect(() => parseInstallerArgs(['install', '--shim', 'spin', '--url', 'https://x/a'], {})).toThrow(/64-hex-digit sha256/);
     expect(parse(['install', '--shim', 'spin', '--url', 'https://x/a', '--insecure-skip-checksum'])).toMatchObject({ sha256: '', insecureSkipChecksum: true });
     expect(parse(['install'], { SHIM: 'spin', URL: 'https://x/a', INSECURE_SKIP_CHECKSUM: 'true' })).toMatchObject({ insecureSkipChecksum: true });
+  });
+
+  it('takes over an existing handler only when told to, by flag or TAKE_OVER_HANDLER=true', () => {
+    const base = ['install', '--shim', 'spin', '--url', 'https://x/a', '--sha256', digest];
+    expect(parse(base)).toMatchObject({ takeOverHandler: false });
+    expect(parse([...base, '--take-over-handler'])).toMatchObject({ takeOverHandler: true });
+    expect(parse(base, { TAKE_OVER_HANDLER: 'true' })).toMatchObject({ takeOverHandler: true });
+    expect(parse(base, { TAKE_OVER_HANDLER: 'false' })).toMatchObject({ takeOverHandler: false });
+  });
+
+  it('a Shim name is a DNS label of at most 63 characters, as the CRD requires', () => {
+    expect(parse(['install', '--shim', 'a'.repeat(63), '--handler', 'h', '--url', 'https://x/a', '--sha256', digest])).toMatchObject({ shim: 'a'.repeat(63) });
+    for (const shim of ['a'.repeat(64), 'state.json', 'a.b', '-a', 'A']) {
+      expect(() => parse([`--shim=${shim}`, 'install', '--handler', 'h', '--url', 'https://x/a', '--sha256', digest])).toThrow(/--shim must be a Shim name: a DNS label/);
+    }
   });
 
   it('status needs no shim', () => {

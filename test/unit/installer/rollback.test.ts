@@ -1,4 +1,3 @@
-import type { Verification } from '../../../src/api/installer-contract.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -7,6 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerdControl } from '../../../src/installer/containerd/control.ts';
+import { ScriptedContainerd } from './scripted-containerd.ts';
 import { InstallerError } from '../../../src/installer/errors.ts';
 import { install } from '../../../src/installer/install.ts';
 import { parseInstallerArgs, type InstallerOptions } from '../../../src/installer/options.ts';
@@ -41,53 +41,19 @@ function writeHostConfig(text: string): void {
   writeFileSync(here(CONFIG), text);
 }
 
-/** A bare shim binary served from file://; `content` tells revisions apart. */
+/** A bare shim binary served from file:// (a host path: the node's /srv/artifacts); `content` tells revisions apart. */
 function artifact(content: string): { url: string; sha256: string } {
-  const dir = path.join(artifacts, content);
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'containerd-shim-probe-v2');
-  writeFileSync(file, `#!/bin/sh\necho ${content}\n`);
-  return { url: pathToFileURL(file).href, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+  const hostDir = `/srv/artifacts/${content}`;
+  mkdirSync(here(hostDir), { recursive: true });
+  const file = path.join(here(hostDir), 'containerd-shim-probe-v2');
+  writeFileSync(file, `#!/bin/sh\necho ${content}\n`, { mode: 0o755 });
+  return { url: pathToFileURL(`${hostDir}/containerd-shim-probe-v2`).href, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
 }
 
 function options(command: 'install' | 'uninstall', shim = artifact('one')): InstallerOptions {
   const args = [command, '--host-root', hostRoot, '--shim', 'probe', '--install-dir', INSTALL_DIR, '--containerd-config', CONFIG, '--restart', 'signal', '--termination-log', '/dev/null'];
   if (command === 'install') args.push('--url', shim.url, '--sha256', shim.sha256);
   return parseInstallerArgs(args, {}) as InstallerOptions;
-}
-
-/** A containerd whose health checks fail as scripted (by check number, from 1). */
-class ScriptedContainerd implements ContainerdControl {
-  /** The config text at each restart. */
-  readonly restartedOn: Array<string | null> = [];
-  readonly healthChecks: Array<string | null> = [];
-  private readonly unhealthy: (check: number) => boolean;
-  private readonly onRestart: (restart: number) => void;
-
-  constructor(script: { unhealthy?: (check: number) => boolean; onRestart?: (restart: number) => void } = {}) {
-    this.unhealthy = script.unhealthy ?? (() => false);
-    this.onRestart = script.onRestart ?? (() => {});
-  }
-
-  async restart(): Promise<boolean> {
-    this.restartedOn.push(configText());
-    this.onRestart(this.restartedOn.length);
-    return true;
-  }
-
-  async waitHealthy(handler: string | null) {
-    this.healthChecks.push(handler);
-    if (this.unhealthy(this.healthChecks.length)) throw new InstallerError('ContainerdUnhealthy', `containerd is not healthy (check ${this.healthChecks.length})`);
-    return { version: '1.7.0-test', handlerLoaded: handler === null ? null : true };
-  }
-
-  async look(handler: string) {
-    return { version: '1.7.0-test', handlerLoaded: handler !== '' && this.restartedOn.length > 0 };
-  }
-
-  async verify(): Promise<Verification> {
-    return { sandbox: 'started', ms: 0 };
-  }
 }
 
 /** Something puts a directory where the config was: writing the config back onto it fails. */
@@ -97,7 +63,7 @@ function replaceConfigWithDirectory(): void {
 }
 
 const seamsFor = (containerd: ContainerdControl) => ({ containerd: () => containerd });
-const revisionDirs = () => (existsSync(here(`${INSTALL_DIR}/probe`)) ? readdirSync(here(`${INSTALL_DIR}/probe`)) : []);
+const revisionDirs = () => (existsSync(here(`${INSTALL_DIR}/shims/probe`)) ? readdirSync(here(`${INSTALL_DIR}/shims/probe`)) : []);
 
 async function failure(promise: Promise<unknown>): Promise<InstallerError> {
   const error = await promise.then(
@@ -111,7 +77,7 @@ async function failure(promise: Promise<unknown>): Promise<InstallerError> {
 describe('install rolls back', () => {
   it('after a failed health check: the config is restored byte for byte, containerd restarted on it, the new binary removed', async () => {
     writeHostConfig(ORIGINAL);
-    const containerd = new ScriptedContainerd({ unhealthy: (check) => check === 1 });
+    const containerd = new ScriptedContainerd(configText, { unhealthy: (check) => check === 1 });
     const error = await failure(install(options('install'), seamsFor(containerd)));
     expect(error.code).toBe('ContainerdUnhealthy');
     expect(error.message).toBe(`containerd is not healthy (check 1). Rolled back: ${CONFIG} is as it was, containerd was restarted on it and is healthy.`);
@@ -119,12 +85,12 @@ describe('install rolls back', () => {
     expect(containerd.restartedOn).toHaveLength(2);
     expect(containerd.restartedOn[0]).toContain('# shimkeeper:begin probe');
     expect(containerd.restartedOn[1]).toBe(ORIGINAL);
-    expect(existsSync(here(`${INSTALL_DIR}/probe`))).toBe(false);
+    expect(existsSync(here(`${INSTALL_DIR}/shims/probe`))).toBe(false);
     expect(existsSync(here(`${INSTALL_DIR}/state.json`))).toBe(false);
   });
 
   it('a config file the install created is deleted again', async () => {
-    const containerd = new ScriptedContainerd({ unhealthy: (check) => check === 1 });
+    const containerd = new ScriptedContainerd(configText, { unhealthy: (check) => check === 1 });
     const error = await failure(install(options('install'), seamsFor(containerd)));
     expect(error.code).toBe('ContainerdUnhealthy');
     expect(containerd.restartedOn[0]).toContain('# shimkeeper:begin probe');
@@ -134,12 +100,12 @@ describe('install rolls back', () => {
 
   it('an upgrade removes the new revision and keeps the previous one, which the restored config names', async () => {
     writeHostConfig(ORIGINAL);
-    const first = await install(options('install'), seamsFor(new ScriptedContainerd()));
+    const first = await install(options('install'), seamsFor(new ScriptedContainerd(configText)));
     const [firstRevision] = revisionDirs();
     const configWithFirst = configText();
     expect(configWithFirst).toContain(first.binaryPath);
 
-    const containerd = new ScriptedContainerd({ unhealthy: (check) => check === 1 });
+    const containerd = new ScriptedContainerd(configText, { unhealthy: (check) => check === 1 });
     const error = await failure(install(options('install', artifact('two')), seamsFor(containerd)));
     expect(error.code).toBe('ContainerdUnhealthy');
     expect(revisionDirs()).toEqual([firstRevision]);
@@ -152,28 +118,28 @@ describe('install rolls back', () => {
 
   it('containerd unhealthy even on the restored config: RollbackFailed, config restored, the node needs attention', async () => {
     writeHostConfig(ORIGINAL);
-    const containerd = new ScriptedContainerd({ unhealthy: () => true });
+    const containerd = new ScriptedContainerd(configText, { unhealthy: () => true });
     const error = await failure(install(options('install'), seamsFor(containerd)));
     expect(error.code).toBe('RollbackFailed');
     expect(error.message).toMatch(/^installing probe failed and so did the rollback: could not undo the restart of containerd on the changed \/etc\/containerd\/config\.toml \(containerd is not healthy \(check 2\)\); undone: the edit of \/etc\/containerd\/config\.toml/);
-    expect(error.message).toContain(`undone: the edit of ${CONFIG}, the new binary in ${INSTALL_DIR}/probe/`);
+    expect(error.message).toContain(`undone: the edit of ${CONFIG}, the new binary in ${INSTALL_DIR}/shims/probe/`);
     expect(error.message).toMatch(/The install failed because: containerd is not healthy \(check 1\)\. containerd on this node needs attention; its config is \/etc\/containerd\/config\.toml$/);
     expect(configText()).toBe(ORIGINAL);
   });
 
   it('the config cannot be put back: RollbackFailed naming the config, and containerd is not restarted on a config that was not restored', async () => {
     writeHostConfig(ORIGINAL);
-    const containerd = new ScriptedContainerd({ unhealthy: () => true, onRestart: replaceConfigWithDirectory });
+    const containerd = new ScriptedContainerd(configText, { unhealthy: () => true, onRestart: replaceConfigWithDirectory });
     const error = await failure(install(options('install'), seamsFor(containerd)));
     expect(error.code).toBe('RollbackFailed');
     expect(error.message).toMatch(/could not undo the edit of \/etc\/containerd\/config\.toml \(cannot write \/etc\/containerd\/config\.toml: /);
-    expect(error.message).toContain('not undone either: the new binary in /opt/shimkeeper/probe/');
+    expect(error.message).toContain('not undone either: the new binary in /opt/shimkeeper/shims/probe/');
     expect(containerd.restartedOn).toHaveLength(1);
   });
 
   it('a re-run of the same revision changes nothing and restarts nothing', async () => {
     writeHostConfig(ORIGINAL);
-    const containerd = new ScriptedContainerd();
+    const containerd = new ScriptedContainerd(configText);
     await install(options('install'), seamsFor(containerd));
     const stateBefore = readFileSync(here(`${INSTALL_DIR}/state.json`), 'utf8');
     const again = await install(options('install'), seamsFor(containerd));
@@ -186,13 +152,13 @@ describe('install rolls back', () => {
 describe('uninstall rolls back the same way', () => {
   async function installed(): Promise<string> {
     writeHostConfig(ORIGINAL);
-    await install(options('install'), seamsFor(new ScriptedContainerd()));
+    await install(options('install'), seamsFor(new ScriptedContainerd(configText)));
     return configText()!;
   }
 
   it('after a failed health check: the stanza is put back and containerd restarted on it, with the handler loaded', async () => {
     const withShim = await installed();
-    const containerd = new ScriptedContainerd({ unhealthy: (check) => check === 1 });
+    const containerd = new ScriptedContainerd(configText, { unhealthy: (check) => check === 1 });
     const error = await failure(uninstall(options('uninstall'), seamsFor(containerd)));
     expect(error.code).toBe('UninstallFailed');
     expect(error.message).toBe(`containerd is not healthy (check 1). Rolled back: ${CONFIG} is as it was, containerd was restarted on it and is healthy.`);
@@ -205,7 +171,7 @@ describe('uninstall rolls back the same way', () => {
 
   it('a failed restart during the rollback is not ignored: RollbackFailed, as for install', async () => {
     const withShim = await installed();
-    const containerd = new ScriptedContainerd({ unhealthy: () => true });
+    const containerd = new ScriptedContainerd(configText, { unhealthy: () => true });
     const error = await failure(uninstall(options('uninstall'), seamsFor(containerd)));
     expect(error.code).toBe('RollbackFailed');
     expect(error.message).toMatch(/^uninstalling probe failed and so did the rollback: could not undo the restart of containerd on the changed \/etc\/containerd\/config\.toml \(containerd is not healthy \(check 2\)\); undone: the edit of \/etc\/containerd\/config\.toml/);
@@ -215,7 +181,7 @@ describe('uninstall rolls back the same way', () => {
 
   it('the config cannot be put back: RollbackFailed, never "put back as it was"', async () => {
     await installed();
-    const containerd = new ScriptedContainerd({ unhealthy: () => true, onRestart: replaceConfigWithDirectory });
+    const containerd = new ScriptedContainerd(configText, { unhealthy: () => true, onRestart: replaceConfigWithDirectory });
     const error = await failure(uninstall(options('uninstall'), seamsFor(containerd)));
     expect(error.code).toBe('RollbackFailed');
     expect(error.message).toMatch(/could not undo the edit of \/etc\/containerd\/config\.toml/);
