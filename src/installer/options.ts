@@ -22,6 +22,8 @@ export interface InstallerOptions {
   insecureSkipChecksum: boolean;
   /** Replace a hand-written runtime or containerd's default runtime for the handler (containerd/handler-owner.ts). */
   takeOverHandler: boolean;
+  /** Prove the handler with a pod sandbox even when nothing changed (the controller's re-checks). */
+  verify: boolean;
   version: string;
   runtimeOptions: Record<string, string>;
   installDir: string;
@@ -65,6 +67,7 @@ Flags (each also read from the environment variable in upper snake case, e.g. HO
   --restart MODE             auto|systemd|signal|none (default auto)
   --take-over-handler        replace a hand-written runtime for the handler, or containerd's
                              default runtime (put back on uninstall); never another Shim's
+  --verify                   prove the handler with a pod sandbox even when nothing changed
   --shim-binary NAME         the shim's file name in the archive (default: the one
                              containerd-shim-*-v1|v2 file)
   --max-artifact-bytes N     refuse larger downloads (default ${DEFAULT_FETCH.maxBytes}); archives
@@ -112,6 +115,7 @@ export function parseInstallerArgs(argv: string[], env: NodeJS.ProcessEnv): Inst
     sha256: (read('sha256') ?? '').toLowerCase(),
     insecureSkipChecksum: values[INSTALLER_FLAGS.insecureSkipChecksum.flag] === true || env[INSTALLER_FLAGS.insecureSkipChecksum.env] === 'true',
     takeOverHandler: values[INSTALLER_FLAGS.takeOverHandler.flag] === true || env[INSTALLER_FLAGS.takeOverHandler.env] === 'true',
+    verify: values[INSTALLER_FLAGS.verify.flag] === true || env[INSTALLER_FLAGS.verify.env] === 'true',
     version: read('version') ?? '',
     runtimeOptions: parseRuntimeOptions(values[INSTALLER_FLAGS.runtimeOption.flag] as string[] | undefined, env[INSTALLER_FLAGS.runtimeOption.env]),
     installDir: read('installDir') ?? INSTALLER_DEFAULTS.installDir,

@@ -103,6 +103,12 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       expect(run.code, run.stderr).toBe(0);
       expect(run.result).toMatchObject({ ok: true, restarted: false, changed: false });
       expect(run.result).not.toHaveProperty('verification');
+
+      // Asked to (the controller's drift re-checks), a no-op re-run still proves the handler, without a restart.
+      const verified = await runInstaller([...installArgs('probe-1.tar.gz', sha256(rev1), '1.0.0'), '--verify']);
+      expect(verified.code, verified.stderr).toBe(0);
+      expect(verified.result).toMatchObject({ ok: true, restarted: false, changed: false, verification: { sandbox: 'started' } });
+      expect(await containerd.pid()).toBe(pidBefore);
       expect(await containerd.pid()).toBe(pidBefore);
       expect(readFileSync(containerd.configPath, 'utf8')).toBe(configBefore);
       expect(readFileSync(path.join(installDir, 'state.json'), 'utf8')).toBe(stateBefore);

@@ -94,4 +94,16 @@ describe('drift', () => {
     cluster.settle({ maxRounds: 3, waitForRetries: false });
     expect(cluster.ready('node-a')).toBe(true);
   });
+
+  it('a re-verification that fails takes the label off: the installed revision itself does not work', () => {
+    const cluster = settledCluster();
+    cluster.reverifyAfterMs = 3_600_000;
+    cluster.advance(3_600_001);
+    const job = ofType(cluster.step().actions, 'createJob')[0]!;
+    expect(cluster.ready('node-a')).toBe(true);
+    cluster.finishJob(job.jobName, { ok: false, code: 'ShimDoesNotStart', error: 'no sandbox could start' });
+    cluster.step();
+    expect(cluster.ready('node-a')).toBe(false);
+    expect(cluster.record('node-a')).toMatchObject({ state: 'failed', message: expect.stringContaining('no sandbox') });
+  });
 });

@@ -125,7 +125,10 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
 
   const message = job.action === 'uninstall' ? `uninstall failed: ${error}` : error!;
   const sameRevision = previous?.revision === job.revision;
-  const workingRevision = job.action === 'install' && nodeLeftIntact(job) ? workingRevisionOf(previous) : undefined;
+  // Left as it was, the node still runs its working revision, unless that very revision just failed
+  // (a re-verification that no sandbox could start): then nothing on it is known to work.
+  const working = job.action === 'install' && nodeLeftIntact(job) ? workingRevisionOf(previous) : undefined;
+  const workingRevision = working === job.revision ? undefined : working;
   // Replaying a Job already written to the annotation (crash before its deletion) must not count twice.
   const alreadyApplied = previous?.state === 'failed' && sameRevision && previous.time === time && previous.message === message;
   return {
