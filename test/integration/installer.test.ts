@@ -137,6 +137,20 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       await removePod(containerd.cri, fresh);
     });
 
+    it('a new handler replaces the old one in one edit, while a container keeps running on the old handler', async () => {
+      const args = installArgs('probe-2.tar.gz', sha256(rev2), '1.0.1').map((arg, i, all) => (all[i - 1] === '--handler' ? 'probe-two' : arg));
+      const run = await runInstaller(args);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.result).toMatchObject({ ok: true, handler: 'probe-two', restarted: true, verification: { sandbox: 'started' } });
+      const runtimes = await loadedRuntimes();
+      expect(runtimes['probe']).toBeUndefined();
+      expect(runtimes['probe-two']).toBeDefined();
+      expect((await containerState(containerd.cri, longRunning.containerId)).state).toBe('CONTAINER_RUNNING');
+      const fresh = await runPod(containerd.cri, 'probe-two', ['/bin/busybox', 'true'], path.join(containerd.dir, 'pod-logs'));
+      expect(await waitForExit(containerd.cri, fresh.containerId)).toBe(0);
+      await removePod(containerd.cri, fresh);
+    });
+
     it('uninstall restores the config byte for byte, then deletes the binaries no pod uses', async () => {
       await removePod(containerd.cri, longRunning);
       const run = await runInstaller(['uninstall', '--host-root', '/', '--shim', 'probe', '--install-dir', installDir, '--containerd-socket', containerd.socketPath, '--restart', 'signal', '--termination-log', '/nonexistent/x']);

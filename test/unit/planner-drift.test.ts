@@ -107,3 +107,35 @@ describe('drift', () => {
     expect(cluster.record('node-a')).toMatchObject({ state: 'failed', message: expect.stringContaining('no sandbox') });
   });
 });
+
+describe('a handler change', () => {
+  /** The invariant: no node carries the ready label for a RuntimeClass whose handler its install lacks. */
+  function labelMatchesHandler(cluster: FakeCluster): void {
+    const rc = [...cluster.runtimeClasses.values()][0];
+    for (const name of cluster.nodes.keys()) {
+      if (!cluster.ready(name)) continue;
+      expect(rc, 'a ready node needs a RuntimeClass').toBeDefined();
+      expect(cluster.record(name)?.handler ?? rc!.handler, `node ${name}`).toBe(rc!.handler);
+    }
+  }
+
+  it('rolls out like any revision, and at no moment is a node ready for a handler it does not have', () => {
+    const shim = makeShim();
+    shim.spec.rolloutStrategy = { type: 'rolling', rolling: { maxUpdate: 1 } };
+    const cluster = new FakeCluster(shim, nodeNames(3).map((n) => makeNode(n)));
+    cluster.settle({ invariant: labelMatchesHandler });
+    expect(cluster.record('node-a')?.handler).toBe('spin');
+
+    cluster.shim!.spec.runtimeClass = { ...cluster.shim!.spec.runtimeClass, handler: 'spin-two' };
+    cluster.shim!.metadata.generation = 2;
+    cluster.step();
+    labelMatchesHandler(cluster);
+    expect([...cluster.runtimeClasses.values()][0]?.handler).toBe('spin-two');
+    expect(cluster.running()).toHaveLength(1);
+    cluster.settle({ invariant: (c) => {
+      labelMatchesHandler(c);
+      expect(c.inFlight()).toBeLessThanOrEqual(1);
+    } });
+    expect(nodeNames(3).map((n) => [cluster.ready(n), cluster.record(n)?.handler])).toEqual([[true, 'spin-two'], [true, 'spin-two'], [true, 'spin-two']]);
+  });
+});

@@ -200,7 +200,7 @@ export class FakeCluster {
         ok: true,
         action: job.action,
         shim: this.shim?.metadata.name ?? 'spin',
-        handler: 'spin',
+        handler: this.shim?.spec.runtimeClass?.handler ?? 'spin',
         version: this.shim?.spec.version ?? '',
         revision: outcome.revision ?? job.revision,
         sha256: SHA_A,

@@ -113,6 +113,7 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
         revision: job.revision,
         sha256: result.sha256,
         containerd: result.containerdVersion ?? previous?.containerd,
+        handler: result.handler,
         message: verificationNote(result.verification),
         time,
       }),
@@ -144,6 +145,7 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
           message,
           failures: failuresAt(previous, job.revision) + 1,
           workingRevision,
+          handler: workingRevision ? previous?.handler : undefined,
           time,
         }),
     event: {
@@ -179,6 +181,7 @@ export function inProgressRecord(previous: NodeShimRecord | null, work: InProgre
     containerd: work.containerd ?? previous?.containerd,
     failures: failuresAt(previous, work.revision),
     workingRevision: work.action === 'install' ? workingRevisionOf(previous) : undefined,
+    handler: work.action === 'install' && workingRevisionOf(previous) ? previous?.handler : undefined,
     time: nowIso,
   });
 }
@@ -202,8 +205,11 @@ export function runningJobDetails(job: ObservedJob, previous: NodeShimRecord | n
  * previous version is still in place (it refuses bad input before changing anything, and rolls
  * back what containerd rejects); when what is left is unknown, it goes off.
  */
-export function desiredReady(target: boolean, current: NodeShimRecord | null, readyBefore: boolean): boolean {
+export function desiredReady(target: boolean, current: NodeShimRecord | null, readyBefore: boolean, handler?: string): boolean {
   if (!target || current === null) return false;
+  // The RuntimeClass names the Shim's handler now: a node whose working install answers to another
+  // one (a handler change rolling out) must not attract its pods.
+  if (handler !== undefined && current.handler !== undefined && current.handler !== handler) return false;
   if (current.state === 'installed') return !current.suspect;
   // A label without a working revision behind it (set by hand, or by a kubelet editing its own
   // Node) is taken off.

@@ -18,6 +18,8 @@ export interface NodeShimRecord extends NodeShimStatus {
   workingRevision?: string;
   /** Installed, but something since suggests it may no longer work (drift.ts): no ready label until verified. */
   suspect?: string;
+  /** The CRI handler the working installation answers to (installed, or the working revision's). */
+  handler?: string;
   /** While a Job runs: why its Pod cannot get going (the kubelet's reason), so nobody waits for the deadline. */
   stuck?: string;
   /** The node's boot ID and container runtime when the installation was last proven. */
@@ -25,7 +27,7 @@ export interface NodeShimRecord extends NodeShimStatus {
   runtime?: string;
 }
 
-const RECORD_STRINGS = ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'suspect', 'stuck', 'bootID', 'runtime'] as const;
+const RECORD_STRINGS = ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'handler', 'suspect', 'stuck', 'bootID', 'runtime'] as const;
 
 const STATES: readonly NodeShimState[] = ['installing', 'installed', 'failed', 'uninstalling'];
 

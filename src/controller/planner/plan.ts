@@ -179,7 +179,7 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
       book.event(node.name, { eventType: 'Warning', reason: 'InstallerStuck', message: `the installer Pod of ${job.name} on node ${node.name} cannot start: ${job.stuck}` });
     }
   }
-  if (ctx.actionable) state.ready = desiredReady(state.target, state.current, state.ready);
+  if (ctx.actionable) state.ready = desiredReady(state.target, state.current, state.ready, ctx.shim.spec.runtimeClass?.handler);
   book.write(node.name, patchIfChanged(ctx.shimName, node, observed, { record: state.current, ready: state.ready }));
   for (const job of finished) book.write(node.name, { type: 'deleteJob', name: job.name, node: node.name });
   return state;

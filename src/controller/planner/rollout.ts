@@ -141,7 +141,7 @@ function markStarted(ctx: PassContext, candidate: Candidate, book: NodeWorkBook)
       : { action, revision, version: before.record?.version, sha256: before.record?.sha256 },
     ctx.nowIso,
   );
-  state.ready = desiredReady(state.target, state.current, before.ready);
+  state.ready = desiredReady(state.target, state.current, before.ready, ctx.shim.spec.runtimeClass?.handler);
   state.busy = true;
   book.write(state.node.name, patchIfChanged(ctx.shimName, state.node, before, { record: state.current, ready: state.ready }));
 }

@@ -245,6 +245,15 @@ export function verifyEdit(
   }
 }
 
+/** The handler the managed block of `shim` defines, or null when there is no block (or it names none). */
+export function managedBlockHandler(text: string, shim: string, configVersion: number): string | null {
+  const block = findManagedBlock(text, shim);
+  if (!block) return null;
+  const runtimesPath = criRuntimesPath(configVersion);
+  const header = scanHeadersOrRefuse(text.slice(block.start, block.end), 'the shimkeeper block').find((h) => startsWithPath(h.keyPath, runtimesPath) && h.keyPath.length > runtimesPath.length);
+  return header ? header.keyPath[runtimesPath.length]! : null;
+}
+
 /** The value at `keys` in a parsed config, or undefined. */
 export function lookUp(table: Record<string, unknown>, keys: string[]): unknown {
   let value: unknown = table;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { InstallerError } from '../errors.ts';
 import { HostFileError, type Host } from '../host.ts';
-import { applyStanza, criRuntimesPath, lookUp, parseConfig, removeStanza, stanzaAsParsed, verifyEdit, type RuntimeStanza, type SpliceRecord } from './config-edit.ts';
+import { applyStanza, criRuntimesPath, lookUp, managedBlockHandler, parseConfig, removeStanza, stanzaAsParsed, verifyEdit, type RuntimeStanza, type SpliceRecord } from './config-edit.ts';
 import type { ContainerdTarget } from './detect.ts';
 import { checkDefaultRuntime } from './handler-owner.ts';
 import { findManagedBlock } from './managed-block.ts';
@@ -58,7 +58,13 @@ export function planInstallConfig(
   edit: { shim: string; stanza: RuntimeStanza; previous?: SpliceRecord | undefined; previousCreated?: boolean | undefined; takeOverHandler?: boolean },
 ): PlannedConfig {
   const created = before.text === null;
-  const original = before.text ?? initialText(target);
+  const current = before.text ?? initialText(target);
+  // A new handler for the same Shim: its old block goes first, exactly as an uninstall takes it
+  // out (a stanza it displaced comes back), and the new one goes in as a first install would.
+  const oldHandler = target.format === 'template' ? null : managedBlockHandler(current, edit.shim, target.configVersion);
+  const handlerChanges = oldHandler !== null && oldHandler !== edit.stanza.handler;
+  const withoutOld = handlerChanges ? removeStanza(current, edit.shim, edit.previous) : null;
+  const original = withoutOld ? withoutOld.text : current;
   const parsed = target.format === 'template' ? null : parseConfig(original, target.configPath);
   if (!findManagedBlock(original, edit.shim)) {
     const criTable = parsed ? lookUp(parsed, criRuntimesPath(target.configVersion).slice(0, -1)) : null;
@@ -68,10 +74,10 @@ export function planInstallConfig(
     shim: edit.shim,
     configVersion: target.configVersion,
     stanza: edit.stanza,
-    previous: edit.previous,
+    previous: withoutOld ? undefined : edit.previous,
     format: target.format,
     file: target.configPath,
-    created: created || (edit.previousCreated ?? false),
+    created: created || (withoutOld ? (withoutOld.created ?? edit.previousCreated ?? false) : (edit.previousCreated ?? false)),
     takeOverHandler: edit.takeOverHandler ?? false,
   });
   if (target.format !== 'template') {
@@ -82,7 +88,7 @@ export function planInstallConfig(
       file: target.configPath,
     });
   }
-  return { before, after: result.text, changed: created || result.changed, splice: result.record, created };
+  return { before, after: result.text, changed: created || handlerChanges || result.changed, splice: result.record, created };
 }
 
 export function planUninstallConfig(target: ContainerdTarget, before: ConfigSnapshot, shim: string, splice: SpliceRecord | undefined, createdByUs: boolean): PlannedConfig {
