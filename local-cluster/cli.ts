@@ -8,9 +8,11 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { ClusterFootprint } from './cluster.ts';
 import { processAlive } from './processes.ts';
 
-const RUN_DIR = path.join(process.env['SHIMKEEPER_CACHE'] ?? path.join(homedir(), '.cache', 'shimkeeper'), 'cluster');
+// SHIMKEEPER_CLUSTER_RUN_DIR: another place for the state file (the e2e test runs its own up/down).
+const RUN_DIR = process.env['SHIMKEEPER_CLUSTER_RUN_DIR'] || path.join(process.env['SHIMKEEPER_CACHE'] || path.join(homedir(), '.cache', 'shimkeeper'), 'cluster');
 const STATE_FILE = path.join(RUN_DIR, 'state.json');
 const LOG_FILE = path.join(RUN_DIR, 'cluster.log');
 
@@ -21,6 +23,8 @@ interface ClusterState {
   kubectl?: string;
   nodeName?: string;
   artifacts?: unknown;
+  /** What marks the cluster's processes (cluster.ts clusterSurvivors). */
+  footprint?: ClusterFootprint;
   error?: string;
 }
 
@@ -67,6 +71,9 @@ async function serve(): Promise<void> {
     writeFileSync(STATE_FILE, JSON.stringify({ pid: process.pid, ready: false, error: (error as Error).message.split('\n')[0] }));
     throw error;
   }
+  // processes.ts's own signal handler runs first: it SIGKILLs the cluster's children and, by the
+  // cluster's namespaces and cgroups, everything they started (containerd outlives its supervisor
+  // loop); stop() then removes what is left (state dir, cgroups, network).
   const stop = async () => {
     await local.stop();
     rmSync(STATE_FILE, { force: true });
@@ -82,7 +89,8 @@ async function serve(): Promise<void> {
     kubeconfig,
     kubectl: `${path.join(local.cluster.binDir, 'kubectl')} --kubeconfig ${kubeconfig}`,
     nodeName: local.cluster.nodeName,
-    artifacts: local.artifacts,
+    artifacts: { probe: local.artifacts, wasm: local.wasm },
+    footprint: local.cluster.footprint,
   };
   writeFileSync(STATE_FILE, JSON.stringify(state, null, 2));
   await new Promise(() => {}); // until SIGTERM

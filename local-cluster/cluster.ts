@@ -7,12 +7,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CriClient } from '../src/installer/cri/cri-client.ts';
 import { waitFor } from './kube-helpers.ts';
 import { ensureKubeBinaries, startKubeApiServer, type KubeApiServer } from './kube-apiserver.ts';
-import { launch, tail, terminate } from './processes.ts';
+import { type NodeContainerd } from './node-containerd.ts';
+import { cleanUpOnExit, launch, tail, terminate } from './processes.ts';
 
 // A real single-node Kubernetes cluster on this machine, for the end-to-end test and the demo:
 // etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a kubelet (built from the
-// k8s.io/kubernetes module, scripts/build-kube.sh), Debian's containerd + runc under a supervisor
-// loop (systemd's role on a real node), bridge CNI from Debian's containernetworking-plugins.
+// k8s.io/kubernetes module, scripts/build-kube.sh), containerd (2.4.2 built from its Go module by
+// default, node-containerd.ts says why) with Debian's runc under a supervisor loop (systemd's role
+// on a real node), bridge CNI from Debian's containernetworking-plugins.
 //
 // Everything runs in one network namespace (the apiserver harness's) and the node's processes in
 // one mount namespace in which /etc/containerd, /run/containerd, /var/log and /opt are bind-mounted from
@@ -39,12 +41,63 @@ export interface TestCluster {
   runOnNode(argv: string[]): { status: number | null; stdout: string; stderr: string };
   /** Starts a long-running process in the node's namespaces (stopped with the cluster). */
   launchOnNode(argv: string[], name: string, env?: NodeJS.ProcessEnv): ChildProcess;
-  importImage(archive: string): void;
+  /** Imports an OCI archive into the node's containerd (k8s.io); `allPlatforms` for Wasm artifacts (wasip1/wasm). */
+  importImage(archive: string, opts?: { allPlatforms?: boolean }): void;
+  /** The containerd the node runs. */
+  containerd: NodeContainerd;
+  /** How to recognise every process the cluster started (see {@link clusterSurvivors}). */
+  footprint: ClusterFootprint;
   logs(lines?: number): string;
+  /** Stops everything the cluster started and removes its state; safe to call more than once. */
   stop(): Promise<void>;
 }
 
-function containerdConfig(stateDir: string): string {
+/**
+ * What marks a process as the cluster's: its network namespace (etcd, apiserver and every node
+ * process), the node's mount namespace (containerd, shims, the kubelet), the kubelet's cgroup root
+ * (containers, which live in namespaces of their own), or the state directory on its command line.
+ * Namespaces are named by their identity (`net:[4026531993]`), not by a holder's /proc path, so
+ * they are found even after the holder is gone.
+ */
+export interface ClusterFootprint {
+  netns: string;
+  mntns: string;
+  cgroupRoot: string;
+  stateDir: string;
+}
+
+function containerdConfig(stateDir: string, containerd: NodeContainerd): string {
+  if (containerd.configVersion === 3) {
+    // containerd 2.x's own layout (`containerd config default` writes version 3 or 4).
+    return `# containerd ${containerd.name} of the shimkeeper local node (the installer edits this file)
+version = 3
+root = "${stateDir}/containerd-root"
+state = "/run/containerd"
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "${PAUSE_IMAGE}"
+
+[plugins."io.containerd.cri.v1.runtime"]
+  # root here lacks CAP_SYS_RESOURCE: runc must not lower oom_score_adj
+  restrict_oom_score_adj = true
+
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "${stateDir}/cni-conf"
+
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+`;
+  }
   return `# containerd of the shimkeeper e2e node (the installer edits this file)
 version = 2
 root = "${stateDir}/containerd-root"
@@ -116,8 +169,9 @@ function kubeletConfig(nodeIP: string, cgroupRoot: string): string {
 }
 
 
-export async function startCluster(options: { log?: (line: string) => void } = {}): Promise<TestCluster> {
+export async function startCluster(options: { log?: (line: string) => void; containerd: NodeContainerd }): Promise<TestCluster> {
   const say = options.log ?? (() => {});
+  const { containerd } = options;
   const binDir = await ensureKubeBinaries(['kube-apiserver', 'kubectl', 'kube-controller-manager', 'kube-scheduler', 'kubelet']);
   say('starting etcd and kube-apiserver');
   // The node's name does not resolve here: reach the kubelet (logs, exec) by its address.
@@ -140,6 +194,9 @@ export async function startCluster(options: { log?: (line: string) => void } = {
   const mntnsPath = `/proc/${holder.pid}/ns/mnt`;
   const ownMntns = readlinkSync('/proc/self/ns/mnt');
   await waitFor('mount namespace', () => readlinkSync(mntnsPath) !== ownMntns, 5_000, logs);
+  const footprint: ClusterFootprint = { netns: readlinkSync(netnsPath), mntns: readlinkSync(mntnsPath), cgroupRoot, stateDir };
+  // Whatever way this process ends (a signal, a crash, process.exit), the node's processes end too.
+  const forgetExitCleanup = cleanUpOnExit(() => killClusterProcesses(footprint));
   const inNode = (argv: string[]) => spawnSync('nsenter', [`--net=${netnsPath}`, `--mount=${mntnsPath}`, '--', ...argv], { encoding: 'utf8' });
   for (const target of ['/etc/containerd', '/run/containerd']) mkdirSync(target, { recursive: true });
   // /opt: where the installer puts shims (/opt/shimkeeper) and containerd its opt plugin.
@@ -148,7 +205,7 @@ export async function startCluster(options: { log?: (line: string) => void } = {
     if (result.status !== 0) throw new Error(`cannot bind ${target} in the node's mount namespace: ${result.stderr}`);
   }
   const containerdConfigPath = path.join(stateDir, 'etc-containerd', 'config.toml');
-  writeFileSync(containerdConfigPath, containerdConfig(stateDir));
+  writeFileSync(containerdConfigPath, containerdConfig(stateDir, containerd));
   writeFileSync(path.join(stateDir, 'cni-conf', '10-shimkeeper-e2e.conflist'), cniConfig(stateDir));
   for (const hierarchy of cgroupHierarchies()) mkdirSync(path.join(hierarchy, cgroupRoot), { recursive: true });
 
@@ -159,23 +216,29 @@ export async function startCluster(options: { log?: (line: string) => void } = {
     return child;
   };
   const stopFile = path.join(stateDir, 'stop-containerd-supervisor');
-  const stop = async () => {
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
     say('stopping the cluster');
     writeFileSync(stopFile, '');
     for (const child of [...children].reverse()) if (child !== holder) await terminate(child, 3_000);
-    // Shims and containers outlive containerd by design: end those of this node (its mount namespace).
-    killProcessesInMountNamespace(mntnsPath);
-    killProcessesInCgroupTree(cgroupRoot);
+    // Shims and containers outlive containerd by design, and containerd outlives its supervisor
+    // loop: end every process of this node (its mount namespace, its cgroup tree).
+    killClusterProcesses({ ...footprint, netns: '' });
     await terminate(holder, 2_000);
     await sleep(200);
     await apiserver.stop();
+    // Anything still in the cluster's network namespace (nothing, normally).
+    killClusterProcesses(footprint);
     removeCgroupTree(cgroupRoot);
     rmSync(stateDir, { recursive: true, force: true, maxRetries: 3 });
-  };
+    forgetExitCleanup();
+  })());
 
   try {
-    say('starting containerd under its supervisor');
-    launchOnNode(['bash', '-c', `while [ ! -e "${stopFile}" ]; do containerd --config /etc/containerd/config.toml >>"${logDir}/containerd.log" 2>&1; sleep 0.2; done`], 'containerd-supervisor');
+    say(`starting containerd ${containerd.name} under its supervisor`);
+    // The release's containerd and runc shim come first on PATH (Debian's runc stays the runc).
+    const containerdEnv = containerd.binDir ? { ...process.env, PATH: `${containerd.binDir}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } : undefined;
+    launchOnNode(['bash', '-c', `while [ ! -e "${stopFile}" ]; do containerd --config /etc/containerd/config.toml >>"${logDir}/containerd.log" 2>&1; sleep 0.2; done`], 'containerd-supervisor', containerdEnv);
     const containerdSocketPath = path.join(stateDir, 'run-containerd', 'containerd.sock');
     const cri = new CriClient(containerdSocketPath);
     await waitFor('containerd', async () => (await cri.status(2_000)).status.conditions.some((c) => c.type === 'RuntimeReady' && c.status), 30_000, logs);
@@ -229,7 +292,9 @@ export async function startCluster(options: { log?: (line: string) => void } = {
         return { status: result.status, stdout: result.stdout, stderr: result.stderr };
       },
       launchOnNode,
-      importImage: (archive) => importIntoNode(containerdSocketPath, archive),
+      importImage: (archive, opts) => importIntoNode(containerdSocketPath, archive, opts?.allPlatforms ?? false),
+      containerd,
+      footprint,
       logs,
       stop,
     };
@@ -243,9 +308,9 @@ export async function startCluster(options: { log?: (line: string) => void } = {
  * Imports an OCI archive into the node's containerd (k8s.io namespace) and makes every image in it
  * findable by the name the kubelet asks for: CRI normalises `name:tag` to docker.io/library/name:tag.
  */
-function importIntoNode(socket: string, archive: string): void {
+function importIntoNode(socket: string, archive: string, allPlatforms: boolean): void {
   const ctr = (...args: string[]) => spawnSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { encoding: 'utf8' });
-  const imported = ctr('images', 'import', archive);
+  const imported = ctr('images', 'import', ...(allPlatforms ? ['--all-platforms'] : []), archive);
   if (imported.status !== 0) throw new Error(`ctr images import ${archive}: ${imported.stderr}`);
   for (const line of imported.stdout.split('\n')) {
     const name = /^unpacking (\S+) /.exec(line)?.[1];
@@ -271,34 +336,45 @@ function removeCgroupTree(cgroupRoot: string): void {
   }
 }
 
-function killProcessesInMountNamespace(mntnsPath: string): void {
-  let target: string;
-  try {
-    target = readlinkSync(mntnsPath);
-  } catch {
-    return;
-  }
-  for (let round = 0; round < 3; round++) {
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-      try {
-        if (readlinkSync(`/proc/${entry}/ns/mnt`) === target && readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'sleep') process.kill(Number(entry), 'SIGKILL');
-      } catch {
-        // gone already
-      }
+/** The processes (pid and command line) that carry the cluster's marks; none once stop() is done. */
+export function clusterSurvivors(footprint: ClusterFootprint): Array<{ pid: number; why: string; cmdline: string }> {
+  const found: Array<{ pid: number; why: string; cmdline: string }> = [];
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      return '';
     }
+  };
+  const link = (file: string) => {
+    try {
+      return readlinkSync(file);
+    } catch {
+      return '';
+    }
+  };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = read(`/proc/${entry}/cmdline`).replaceAll('\0', ' ').trim();
+    const why = [
+      footprint.netns && link(`/proc/${entry}/ns/net`) === footprint.netns ? 'network namespace' : '',
+      footprint.mntns && link(`/proc/${entry}/ns/mnt`) === footprint.mntns ? 'mount namespace' : '',
+      read(`/proc/${entry}/cgroup`).includes(`${footprint.cgroupRoot}/`) || read(`/proc/${entry}/cgroup`).includes(`${footprint.cgroupRoot}\n`) ? 'cgroup' : '',
+      cmdline.includes(footprint.stateDir) ? 'state dir on its command line' : '',
+    ].filter(Boolean).join(', ');
+    if (why) found.push({ pid: Number(entry), why, cmdline: cmdline || `(${read(`/proc/${entry}/comm`).trim()})` });
   }
+  return found;
 }
 
-/** Every process in the kubelet's cgroup tree: the containers, which outlive their shims. */
-function killProcessesInCgroupTree(cgroupRoot: string): void {
-  for (const hierarchy of cgroupHierarchies()) {
-    const top = path.join(hierarchy, cgroupRoot);
-    if (!existsSync(top)) continue;
-    const procs = spawnSync('find', [top, '-name', 'cgroup.procs', '-exec', 'cat', '{}', ';'], { encoding: 'utf8' }).stdout;
-    for (const pid of procs.split('\n').filter((line) => /^\d+$/.test(line))) {
+/** SIGKILLs every process carrying the cluster's marks (a few rounds: a dying shim may still fork). */
+function killClusterProcesses(footprint: ClusterFootprint): void {
+  for (let round = 0; round < 3; round++) {
+    const survivors = clusterSurvivors(footprint);
+    if (survivors.length === 0) return;
+    for (const { pid } of survivors) {
       try {
-        process.kill(Number(pid), 'SIGKILL');
+        process.kill(pid, 'SIGKILL');
       } catch {
         // gone already
       }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 const live = new Set<ChildProcess>();
 const groupLeaders = new WeakSet<ChildProcess>();
 const tempDirs = new Set<string>();
+const cleanups = new Set<() => void>();
 let exitHooksInstalled = false;
 
 function killAllLive(): void {
@@ -24,7 +25,27 @@ function killAllLive(): void {
 
 function cleanUpNow(): void {
   killAllLive();
+  // After the children: what they started and left behind (containerd under a killed supervisor
+  // loop, shims, containers) is found by the namespaces and cgroups it lives in.
+  for (const cleanup of cleanups) {
+    try {
+      cleanup();
+    } catch {
+      // best effort on the way out
+    }
+  }
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Registers a synchronous clean-up to run when this process exits or dies by a signal, after its
+ * tracked children are killed; the returned function unregisters it (call it once the owner
+ * cleaned up by itself).
+ */
+export function cleanUpOnExit(cleanup: () => void): () => void {
+  installExitHooks();
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
 }
 
 function installExitHooks(): void {

@@ -1,4 +1,4 @@
-// Serves the files of one directory over HTTP: the e2e node's "download site" for shim artifacts.
+// Serves the files under one directory over HTTP: the e2e node's "download site" for shim artifacts.
 //   node local-cluster/serve-artifacts.ts DIR HOST PORT
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -8,7 +8,8 @@ const [dir, host, port] = process.argv.slice(2);
 if (!dir || !host || !port) throw new Error('usage: serve-artifacts.ts DIR HOST PORT');
 
 createServer((request, response) => {
-  const name = path.basename(decodeURIComponent((request.url ?? '/').split('?')[0]!));
+  // A path under DIR only (release-style v0.1.0/name.tar.gz): normalising from "/" drops any "..".
+  const name = path.posix.normalize(`/${decodeURIComponent((request.url ?? '/').split('?')[0]!)}`).slice(1);
   readFile(path.join(dir, name)).then(
     (data) => response.writeHead(200, { 'content-length': String(data.length) }).end(data),
     () => response.writeHead(404).end('not found'),

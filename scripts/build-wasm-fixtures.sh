@@ -5,8 +5,9 @@
 #     interpreter), compiled with cargo in two revisions that differ only in the version they
 #     report, each packed like a runwasi release: containerd-shim-wasmi-<arch>-linux-gnu.tar.gz
 #     holding ./containerd-shim-wasmi-v1;
-#   - a WASI preview1 module compiled from test/fixtures/wasm-shim/app/hello.wat with wabt's
-#     wat2wasm; it prints "hello from wasm via shimkeeper" and exits 0.
+#   - WASI preview1 modules compiled from test/fixtures/wasm-shim/app/*.wat with wabt's wat2wasm:
+#     hello.wasm prints "hello from wasm via shimkeeper" and exits 0; ticker.wasm prints
+#     "tick from wasm via shimkeeper" every 2 s until it is stopped (a pod that keeps running).
 #
 #   scripts/build-wasm-fixtures.sh            build what is missing or stale, print the artifacts
 #   SHIMKEEPER_WASM_REVISIONS="0.1.0 0.2.0"   the versions to build (default below)
@@ -45,19 +46,24 @@ mkdir -p "$CACHE"
 exec 8>"$CACHE/.build.lock"
 flock 8
 
-# --- the WASI module ------------------------------------------------------------------------
-wat="$CRATE/app/hello.wat"
+# --- the WASI modules -----------------------------------------------------------------------
+# app/hello.wat (prints one line, exits 0) and app/ticker.wat (prints a line every 2 s, forever).
+APPS=(hello ticker)
+for app in "${APPS[@]}"; do
+  wat="$CRATE/app/$app.wat"
+  wasm="$CACHE/app/$app.wasm"
+  if [[ ! -s $wasm || $wat -nt $wasm ]]; then
+    command -v wat2wasm >/dev/null 2>&1 || {
+      log "wat2wasm not found: apt-get install wabt (scripts/install-test-deps.sh does)"
+      exit 1
+    }
+    mkdir -p "$CACHE/app"
+    wat2wasm "$wat" -o "$wasm.tmp"
+    mv -f "$wasm.tmp" "$wasm"
+    log "compiled $wat"
+  fi
+done
 wasm="$CACHE/app/hello.wasm"
-if [[ ! -s $wasm || $wat -nt $wasm ]]; then
-  command -v wat2wasm >/dev/null 2>&1 || {
-    log "wat2wasm not found: apt-get install wabt (scripts/install-test-deps.sh does)"
-    exit 1
-  }
-  mkdir -p "$CACHE/app"
-  wat2wasm "$wat" -o "$wasm.tmp"
-  mv -f "$wasm.tmp" "$wasm"
-  log "compiled $wat"
-fi
 
 # --- the shim ---------------------------------------------------------------------------------
 # The sources' fingerprint: a change to any of them rebuilds every revision.
@@ -112,6 +118,15 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
   echo "  \"binary\": \"$BIN\","
   echo "  \"runtimeType\": \"io.containerd.$SHIM.v1\","
   echo "  \"module\": {\"path\": \"$wasm\", \"sha256\": \"$(sha "$wasm")\"},"
+  echo "  \"modules\": {"
+  n=0
+  for app in "${APPS[@]}"; do
+    n=$((n + 1))
+    sep=","
+    [[ $n -eq ${#APPS[@]} ]] && sep=""
+    echo "    \"$app\": {\"path\": \"$CACHE/app/$app.wasm\", \"sha256\": \"$(sha "$CACHE/app/$app.wasm")\"}$sep"
+  done
+  echo "  },"
   echo "  \"revisions\": ["
   n=0
   for v in "${REVISIONS[@]}"; do
@@ -127,6 +142,7 @@ mv -f "$CACHE/artifacts.json.tmp" "$CACHE/artifacts.json"
 
 echo "manifest $CACHE/artifacts.json"
 echo "module $wasm"
+for app in "${APPS[@]}"; do echo "app $app $CACHE/app/$app.wasm"; done
 for v in "${REVISIONS[@]}"; do
   echo "shim $v $CACHE/$v/$BIN"
   echo "archive $v $CACHE/$v/$ARCHIVE"

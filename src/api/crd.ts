@@ -225,7 +225,7 @@ function specSchema(): SchemaProps {
           },
         ],
       },
-      shimBinary: str('The containerd-shim-*-v2 file to install from the archive, when it holds more than one.', {
+      shimBinary: str('The containerd-shim-*-v2 (or runwasi-style -v1) file to install from the archive, when it holds more than one.', {
         pattern: 'shimBinary',
         maxLength: LIMITS.shimBinary,
       }),

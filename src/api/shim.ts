@@ -18,7 +18,7 @@ export type RolloutStrategyType = 'rolling' | 'recreate';
 export type IntOrPercent = number | string;
 
 export interface AnonHttpSpec {
-  /** http(s):// or file:// URL of the shim archive (a .tar.gz holding `containerd-shim-*-v2`) or binary. */
+  /** http(s):// or file:// URL of the shim archive (a .tar.gz holding `containerd-shim-*-v2` or runwasi's `-v1`) or binary. */
   location: string;
   /** Lowercase hex sha256 of the artifact at `location`. shimkeeper addition; required unless opted out. */
   sha256?: string;
@@ -98,7 +98,7 @@ export interface ShimSpec {
   rolloutStrategy?: RolloutStrategy;
   /** containerd runtime `options` for this handler, e.g. `{SystemdCgroup: "true"}`. */
   containerdRuntimeOptions?: Record<string, string>;
-  /** shimkeeper addition: the `containerd-shim-*-v2` file inside the archive, when it holds several. */
+  /** shimkeeper addition: the `containerd-shim-*-v1` or `-v2` file inside the archive, when it holds several. */
   shimBinary?: string;
 }
 
@@ -190,8 +190,12 @@ export const PATTERNS = {
   platformPart: '^[a-z0-9_]+$',
   /** Percentages for int-or-string fields: 1% to 100%. */
   percent: '^(100|[1-9][0-9]?)%$',
-  /** A file name only: the installer looks it up inside the archive. */
-  shimBinary: '^containerd-shim-[a-z0-9][a-z0-9._-]*-v2$',
+  /**
+   * A file name only: the installer looks it up inside the archive. containerd's shim naming is
+   * `containerd-shim-<name>-v<major>`: `-v2` for Go shims (runc, Spin), `-v1` for runwasi's
+   * (`containerd-shim-wasmtime-v1`, runtime type `io.containerd.wasmtime.v1`).
+   */
+  shimBinary: '^containerd-shim-[a-z0-9][a-z0-9._-]*-v[12]$',
   /** containerd runtime option names are TOML bare keys (e.g. SystemdCgroup, BinaryName). */
   runtimeOptionKey: '^[A-Za-z0-9_-]+$',
   /** Label values (nodeSelector). */

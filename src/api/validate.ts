@@ -220,7 +220,7 @@ export function validateShim(shim: unknown): string[] {
     ),
   );
   if (spec.shimBinary !== undefined) {
-    errors.push(...checkString('spec.shimBinary', spec.shimBinary, { pattern: 'shimBinary', maxLength: LIMITS.shimBinary, describe: 'must be a file name like containerd-shim-spin-v2' }));
+    errors.push(...checkString('spec.shimBinary', spec.shimBinary, { pattern: 'shimBinary', maxLength: LIMITS.shimBinary, describe: 'must be a file name like containerd-shim-spin-v2 or containerd-shim-wasmtime-v1' }));
   }
   return errors;
 }

@@ -84,6 +84,7 @@ spec:
     ['a prerelease version with a leading v', (s) => (s.spec.version = 'v1.2.3-rc.1+build.5')],
     ['a 63-character name', (s) => (s.metadata.name = 'a'.repeat(63))],
     ['the runc handler with the explicit opt-in', (s) => (s.spec.runtimeClass = { name: 'runc-override', handler: 'runc', takeOverExistingHandler: true })],
+    ['a runwasi shim binary (containerd-shim-wasmtime-v1)', (s) => (s.spec.shimBinary = 'containerd-shim-wasmtime-v1')],
   ])('accepts %s', (_name, mutate) => {
     const result = kubectl(['create', '--dry-run=server', '-f', '-'], shim(mutate));
     expect(result.ok, result.out).toBe(true);
@@ -106,6 +107,7 @@ spec:
     ['an invalid nodeSelector key', (s) => (s.spec.nodeSelector = { 'bad key': 'x' }), /nodeSelector keys must be valid label keys/],
     ['a runtime option key that is not a plain TOML key', (s) => (s.spec.containerdRuntimeOptions = { 'a.b': 'x' }), /containerdRuntimeOptions keys must be letters, digits, _ or -/],
     ['a shimBinary with a path', (s) => (s.spec.shimBinary = 'bin/containerd-shim-spin-v2'), /spec\.shimBinary in body should match/],
+    ['a shimBinary of no shim API version (-v3)', (s) => (s.spec.shimBinary = 'containerd-shim-spin-v3'), /spec\.shimBinary in body should match/],
     ['a 64-character name (a label value holds 63)', (s) => (s.metadata.name = 'a'.repeat(64)), /metadata\.name must be a DNS label \(lowercase letters, digits and '-', no dots\) of at most 63 characters/],
     ['a 194-character name (its backup file name on nodes would pass 255 bytes)', (s) => (s.metadata.name = 'a'.repeat(194)), /metadata\.name must be a DNS label/],
     ['a dotted name', (s) => (s.metadata.name = 'spin.v2'), /metadata\.name must be a DNS label/],

@@ -55,6 +55,7 @@ describe('validateShim accepts', () => {
     }],
     ['an empty nodeSelector value', (s) => (s.spec.nodeSelector = { 'node-role.kubernetes.io/wasm': '' })],
     ['a shimBinary name', (s) => (s.spec.shimBinary = 'containerd-shim-spin-v2')],
+    ['a runwasi shimBinary name (-v1)', (s) => (s.spec.shimBinary = 'containerd-shim-wasmtime-v1')],
     ['a 63-character name', (s) => (s.metadata.name = 'a'.repeat(63))],
     ['the runc handler taken over deliberately', (s) => (s.spec.runtimeClass = { name: 'runc', handler: 'runc', takeOverExistingHandler: true })],
   ];
@@ -126,6 +127,7 @@ describe('validateShim rejects', () => {
     ['a bad runtime option key', (s) => (s.spec.containerdRuntimeOptions = { 'a.b': 'x' }), 'spec.containerdRuntimeOptions key must be letters'],
     ['a non-string runtime option', (s) => (s.spec.containerdRuntimeOptions = { SystemdCgroup: true }), 'must be a string'],
     ['a shimBinary path', (s) => (s.spec.shimBinary = 'bin/containerd-shim-spin-v2'), 'spec.shimBinary must be a file name'],
+    ['a shimBinary of no shim API version', (s) => (s.spec.shimBinary = 'containerd-shim-spin-v3'), 'spec.shimBinary must be a file name like containerd-shim-spin-v2 or containerd-shim-wasmtime-v1'],
     ['an uppercase name', (s) => (s.metadata.name = 'Spin'), MESSAGES.shimName],
     ['a 64-character name', (s) => (s.metadata.name = 'a'.repeat(64)), MESSAGES.shimName],
     ['a dotted name', (s) => (s.metadata.name = 'spin.v2'), MESSAGES.shimName],
