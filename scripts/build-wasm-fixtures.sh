@@ -79,7 +79,9 @@ stale=()
 for v in "${REVISIONS[@]}"; do up_to_date "$v" || stale+=("$v"); done
 
 if [[ ${#stale[@]} -gt 0 ]]; then
-  command -v cargo >/dev/null 2>&1 || { log "cargo not found on PATH (install rustup's stable toolchain)"; exit 1; }
+  # rustup installs into ~/.cargo/bin, which a non-login shell (CI) may not have on PATH.
+  command -v cargo >/dev/null 2>&1 || PATH="$HOME/.cargo/bin:$PATH"
+  command -v cargo >/dev/null 2>&1 || { log "cargo not found on PATH or in ~/.cargo/bin (install rustup's stable toolchain)"; exit 1; }
   # libcontainer links libseccomp (its -dev package has the link-time library); containerd-client
   # generates its gRPC bindings with protoc at build time.
   pkg-config --exists libseccomp 2>/dev/null || {
