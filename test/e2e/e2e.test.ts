@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -156,6 +156,31 @@ describe('shimkeeper end to end on a real one-node cluster', () => {
     expect(runtimeOf(sleeperId)).toBe(binaryOf(firstRevision));
     const afterId = await runPod('probe-after', ['/bin/sh', '-c', 'echo patched'], { wait: 'Succeeded' });
     expect(runtimeOf(afterId)).toBe(binaryOf(secondRevision));
+  });
+
+  it.each([
+    ['a hand-removed stanza', (withBlock: string) => withBlock.replace(/# shimkeeper:begin probe[\s\S]*# shimkeeper:end probe\n/, '')],
+    ['a package reset to the distribution default', () => originalConfig],
+  ])('drift (%s) is found from the kubelet\'s sandbox failure and repaired without a human', async (_case, drifted) => {
+    const withBlock = readFileSync(cluster.containerdConfigPath, 'utf8');
+    expect(withBlock).toContain('# shimkeeper:begin probe');
+    writeFileSync(cluster.containerdConfigPath, drifted(withBlock));
+    const driftAt = Date.now();
+    cluster.runOnNode(['pkill', '-TERM', '-x', 'containerd']);
+    // A pod on the RuntimeClass: the kubelet cannot create its sandbox ("no runtime for probe") and says so in an Event.
+    const pod = `probe-drift-${driftAt}`;
+    const ran = startPod(pod, { runtimeClassName: 'probe', image: 'shimkeeper.test/busybox:1', command: ['/bin/sh', '-c', 'echo repaired'] }, { wait: 'Succeeded' });
+    await waitFor('drift suspected: ready label off', () => !nodeShimStatus().ready, 120_000, diagnostics);
+    const detectedAt = Date.now();
+    await waitFor('repaired: ready again', () => nodeShimStatus().ready && nodeShimStatus().status?.state === 'installed', 180_000, diagnostics);
+    const repairedAt = Date.now();
+    await ran;
+    const podRanAt = Date.now();
+    expect(readFileSync(cluster.containerdConfigPath, 'utf8')).toContain('# shimkeeper:begin probe');
+    const events = kubectl('get', 'events', '-A', '--field-selector', 'reason=DriftSuspected', '-o', 'jsonpath={.items[*].message}');
+    expect(events).toMatch(/no runtime for "probe"|probe/);
+    console.log(`[e2e] drift (${_case}): detected ${((detectedAt - driftAt) / 1000).toFixed(1)} s after containerd restarted without the stanza, repaired (ready again) after ${((repairedAt - driftAt) / 1000).toFixed(1)} s, the waiting pod ran after ${((podRanAt - driftAt) / 1000).toFixed(1)} s`);
+    kubectl('delete', 'pod', pod, '--wait=true');
   });
 
   it('un-labelling the node uninstalls the shim and restores containerd\'s config byte for byte', async () => {
