@@ -163,6 +163,8 @@ export interface ShimActionResult {
   retainedRevisions?: string[];
   /** After an install that changed something: how the handler was proven to work. */
   verification?: Verification;
+  /** What the installed binary says its version is (`<binary> -v`), when it says. */
+  shimVersion?: string;
   timings?: Record<string, number>;
 }
 

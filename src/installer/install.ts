@@ -19,6 +19,7 @@ import { collectOldRevisions, isExecutableFile, placeBinary, revisionDir } from 
 import { step } from './steps.ts';
 import { changeConfig, containerdFor, restartOntoChange, type InstallerSeams, type NodeRun } from './node-change.ts';
 import type { InstallerOptions } from './options.ts';
+import { shimReportedVersion } from './shim-version.ts';
 import { UndoStack } from './undo.ts';
 import { makeWorkDir } from './work-dir.ts';
 
@@ -64,7 +65,7 @@ export async function install(options: InstallerOptions, seams: InstallerSeams =
     });
     await step('record-state', () => record(run, applied));
     await step('collect-revisions', () => collect(run, path.posix.dirname(applied.binary.binaryPath), seams));
-    return result(run, applied);
+    return result(run, applied, await shimReportedVersion(host, applied.binary.binaryPath));
   });
 }
 
@@ -252,7 +253,7 @@ async function record(run: InstallRun, { binary, planned }: Applied): Promise<vo
   await writeHostState(run.host, options.installDir, run.state);
 }
 
-function result(run: InstallRun, { binary, planned, restarted, containerdVersion, verification }: Applied): ShimActionResult {
+function result(run: InstallRun, { binary, planned, restarted, containerdVersion, verification }: Applied, shimVersion: string | undefined): ShimActionResult {
   const { options, target } = run;
   return {
     ok: true,
@@ -269,6 +270,7 @@ function result(run: InstallRun, { binary, planned, restarted, containerdVersion
     restarted,
     changed: planned.changed || binary.placedNow,
     ...(verification ? { verification } : {}),
+    ...(shimVersion ? { shimVersion } : {}),
     timings: run.timings,
   };
 }

@@ -71,6 +71,8 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       expect(run.result['containerdVersion']).toMatch(release.name === 'debian' ? /^1\.6\./ : new RegExp(`^v?${release.name.replaceAll('.', '\\.')}`));
       expect(run.result['verification']).toMatchObject({ sandbox: 'started' });
       expect(run.result['timings']).toHaveProperty('verifyMs');
+      // The installed binary tells its own version (`-v`): the release's runc shim here.
+      expect(run.result['shimVersion']).toMatch(/\d+\.\d+\.\d+/);
       expect(await containerd.pid()).not.toBe(pidBefore);
       firstBinary = run.result['binaryPath'] as string;
       expect(firstBinary).toBe(path.join(installDir, 'shims', 'probe', run.result['revision'] as string, 'containerd-shim-probe-v2'));

@@ -27,9 +27,9 @@ const success = {
 };
 
 describe('an install the installer verified', () => {
-  it('records the node installed with nothing more to say', () => {
-    const outcome = finishedJobOutcome(installJob({ ...success, verification: { sandbox: 'started', ms: 150 } }), null, '2026-01-01T00:00:01Z');
-    expect(outcome.record).toMatchObject({ state: 'installed', revision: 'r1', version: '1.0.0' });
+  it('records the node installed with nothing more to say, and the version the binary reports', () => {
+    const outcome = finishedJobOutcome(installJob({ ...success, verification: { sandbox: 'started', ms: 150 }, shimVersion: 'v1.0.0-vendor' }), null, '2026-01-01T00:00:01Z');
+    expect(outcome.record).toMatchObject({ state: 'installed', revision: 'r1', version: '1.0.0', shimVersion: 'v1.0.0-vendor' });
     expect(outcome.record?.message).toBeUndefined();
   });
 

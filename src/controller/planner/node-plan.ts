@@ -114,6 +114,7 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
         sha256: result.sha256,
         containerd: result.containerdVersion ?? previous?.containerd,
         handler: result.handler,
+        shimVersion: result.shimVersion,
         message: verificationNote(result.verification),
         time,
       }),

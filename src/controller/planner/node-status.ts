@@ -18,6 +18,8 @@ export interface NodeShimRecord extends NodeShimStatus {
   workingRevision?: string;
   /** Installed, but something since suggests it may no longer work (drift.ts): no ready label until verified. */
   suspect?: string;
+  /** What the installed binary says its version is (the Shim's `version` is in `version`). */
+  shimVersion?: string;
   /** The CRI handler the working installation answers to (installed, or the working revision's). */
   handler?: string;
   /** While a Job runs: why its Pod cannot get going (the kubelet's reason), so nobody waits for the deadline. */
@@ -27,7 +29,7 @@ export interface NodeShimRecord extends NodeShimStatus {
   runtime?: string;
 }
 
-const RECORD_STRINGS = ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'handler', 'suspect', 'stuck', 'bootID', 'runtime'] as const;
+const RECORD_STRINGS = ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'shimVersion', 'handler', 'suspect', 'stuck', 'bootID', 'runtime'] as const;
 
 const STATES: readonly NodeShimState[] = ['installing', 'installed', 'failed', 'uninstalling'];
 
