@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
 import { clusterSurvivors, type ClusterFootprint, type TestCluster } from '../../local-cluster/cluster.ts';
 import { waitFor } from '../../local-cluster/kube-helpers.ts';
+import { watchReadyInvariant, type ReadyInvariantWatch } from './ready-invariant.ts';
 import {
   probeShimManifest, startLocalShimkeeper, WASM_GREETING, WASM_IMAGES, WASM_TICK, wasmShimManifest, type LocalShimkeeper, type ShimArtifact,
 } from '../../local-cluster/local-shimkeeper.ts';
@@ -22,6 +23,7 @@ const LABEL = 'shimkeeper.dev/e2e-probe';
 let local: LocalShimkeeper;
 let cluster: TestCluster;
 let originalConfig: string;
+let readyInvariant: ReadyInvariantWatch;
 
 const kubectl = (...args: string[]) => cluster.kubectl(args);
 const kubectlIn = (input: string, ...args: string[]) => cluster.kubectl(args, input);
@@ -54,6 +56,7 @@ beforeAll(async () => {
   local = await startLocalShimkeeper({ log: (line) => console.log(`[e2e] ${line}`) });
   cluster = local.cluster;
   originalConfig = readFileSync(cluster.containerdConfigPath, 'utf8');
+  readyInvariant = watchReadyInvariant(cluster);
 }, 900_000);
 
 afterEach((context) => {
@@ -61,6 +64,7 @@ afterEach((context) => {
 });
 
 afterAll(async () => {
+  await readyInvariant?.stop();
   await local?.stop();
 });
 
@@ -164,6 +168,8 @@ describe('shimkeeper end to end on a real one-node cluster', () => {
   ])('drift (%s) is found from the kubelet\'s sandbox failure and repaired without a human', async (_case, drifted) => {
     const withBlock = readFileSync(cluster.containerdConfigPath, 'utf8');
     expect(withBlock).toContain('# shimkeeper:begin probe');
+    // Breaking the node on purpose: until shimkeeper notices, the label is wrong by construction.
+    readyInvariant.pause();
     writeFileSync(cluster.containerdConfigPath, drifted(withBlock));
     const driftAt = Date.now();
     cluster.runOnNode(['pkill', '-TERM', '-x', 'containerd']);
@@ -172,6 +178,7 @@ describe('shimkeeper end to end on a real one-node cluster', () => {
     const ran = startPod(pod, { runtimeClassName: 'probe', image: 'shimkeeper.test/busybox:1', command: ['/bin/sh', '-c', 'echo repaired'] }, { wait: 'Succeeded' });
     await waitFor('drift suspected: ready label off', () => !nodeShimStatus().ready, 120_000, diagnostics);
     const detectedAt = Date.now();
+    readyInvariant.resume();
     await waitFor('repaired: ready again', () => nodeShimStatus().ready && nodeShimStatus().status?.state === 'installed', 180_000, diagnostics);
     const repairedAt = Date.now();
     await ran;
@@ -300,6 +307,12 @@ describe('a real Wasm shim (runwasi: containerd-shim-wasmi-v1) end to end', () =
 });
 
 describe('nothing the local cluster started outlives it', () => {
+  it('at no moment of the scenario was the node ready for a handler its containerd lacked', async () => {
+    await readyInvariant.stop();
+    expect(readyInvariant.samples()).toBeGreaterThan(30);
+    expect(readyInvariant.violations).toEqual([]);
+  });
+
   it('stopping the cluster ends every process it started: containerd, shims, containers, kubelet, apiserver', async () => {
     const { footprint } = cluster;
     expect(clusterSurvivors(footprint).map((p) => p.cmdline).join('\n')).toMatch(/containerd --config/);
