@@ -391,6 +391,56 @@ describe('shimkeeper controller on a real API server', () => {
     behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
   });
 
+  it('a handler change rolls out like a revision: the RuntimeClass names the new handler and a node is ready only once it runs it', async () => {
+    const handlersSeen: string[] = [];
+    behaviour = (_node, _revision, env) => {
+      handlersSeen.push(env['HANDLER'] ?? '');
+      return { outcome: 'succeed', delayMs: 1_500 };
+    };
+    await createNodes(core, ['hc-1'], { labels: { hc: 'true' } });
+    await applyShim('hc', shimSpec({ nodeSelector: { hc: 'true' }, runtimeClass: { name: 'hc', handler: 'h-one' } }));
+    await waitFor('hc-1 ready on h-one', async () => nodeState(await node('hc-1'), 'hc').ready, 60_000, diagnostics);
+    expect(nodeState(await node('hc-1'), 'hc').status).toMatchObject({ handler: 'h-one' });
+
+    await applyShim('hc', shimSpec({ nodeSelector: { hc: 'true' }, runtimeClass: { name: 'hc', handler: 'h-two' } }));
+    await waitFor('RuntimeClass names h-two', async () => (await nodeApi.readRuntimeClass({ name: 'hc' })).handler === 'h-two', 30_000, diagnostics);
+    // While the node still runs h-one, it is not ready for a class that names h-two.
+    await waitFor('hc-1 not ready while it runs h-one', async () => {
+      const state = nodeState(await node('hc-1'), 'hc');
+      return !state.ready && state.status?.['state'] === 'installing';
+    }, 30_000, diagnostics);
+    await waitFor('hc-1 ready on h-two', async () => {
+      const state = nodeState(await node('hc-1'), 'hc');
+      return state.ready && state.status?.['handler'] === 'h-two';
+    }, 60_000, diagnostics);
+    expect(handlersSeen).toEqual(['h-one', 'h-two']);
+    behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
+  });
+
+  it('a version-only change re-checks nodes without taking their label off, and they then report the new version', async () => {
+    const verifies: string[] = [];
+    behaviour = (nodeName, _revision, env) => {
+      if (env['VERIFY'] === 'true') verifies.push(`${nodeName}@${env['VERSION']}`);
+      return { outcome: 'succeed', delayMs: 1_000 };
+    };
+    await createNodes(core, ['vo-1'], { labels: { vo: 'true' } });
+    await applyShim('vo', shimSpec({ nodeSelector: { vo: 'true' }, runtimeClass: { name: 'vo', handler: 'vo' } }));
+    await waitFor('vo-1 ready', async () => nodeState(await node('vo-1'), 'vo').ready, 60_000, diagnostics);
+    const revision = nodeState(await node('vo-1'), 'vo').status?.['revision'];
+    await applyShim('vo', shimSpec({ nodeSelector: { vo: 'true' }, runtimeClass: { name: 'vo', handler: 'vo' }, version: '0.19.1' }));
+    const seenNotReady = { value: false };
+    await waitFor('vo-1 reports 0.19.1', async () => {
+      const state = nodeState(await node('vo-1'), 'vo');
+      if (!state.ready) seenNotReady.value = true;
+      return state.status?.['state'] === 'installed' && state.status?.['version'] === '0.19.1';
+    }, 60_000, diagnostics);
+    expect(seenNotReady.value).toBe(false);
+    expect(nodeState(await node('vo-1'), 'vo').status?.['revision']).toBe(revision);
+    expect(verifies).toEqual(['vo-1@0.19.1']);
+    await waitForShim('vo', 'all nodes updated at 0.19.1', (s) => s.status?.nodesUpdated === 1 && condition(s, 'Ready')?.status === 'True');
+    behaviour = () => ({ outcome: 'succeed', delayMs: 100 });
+  });
+
   it('deleting a Shim removes the RuntimeClass, uninstalls the shim everywhere, then drops the finalizer', async () => {
     await custom.deleteClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'shims', name: 'spin' });
     await waitFor('Shim spin gone', async () => (await getShim('spin')) === undefined || undefined, 60_000, diagnostics);

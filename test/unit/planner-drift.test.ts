@@ -33,6 +33,7 @@ describe('drift', () => {
     const { actions } = cluster.step();
     expect(cluster.ready('node-a')).toBe(false);
     expect(cluster.events.find((e) => e.reason === 'DriftSuspected')?.message).toMatch(reason);
+    expect(condition(cluster, 'Degraded')).toMatchObject({ status: 'True', reason: 'DriftSuspected', message: expect.stringMatching(reason) });
     const job = ofType(actions, 'createJob')[0]!;
     expect(job).toMatchObject({ action: 'install', verify: true, revision: cluster.record('node-a')!.revision });
     cluster.finishJob(job.jobName);

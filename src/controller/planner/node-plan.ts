@@ -183,6 +183,8 @@ export function inProgressRecord(previous: NodeShimRecord | null, work: InProgre
     failures: failuresAt(previous, work.revision),
     workingRevision: work.action === 'install' ? workingRevisionOf(previous) : undefined,
     handler: work.action === 'install' && workingRevisionOf(previous) ? previous?.handler : undefined,
+    // A drift repair stays a suspect until its Job proves the node again.
+    suspect: work.action === 'install' && previous?.revision === work.revision ? previous.suspect : undefined,
     time: nowIso,
   });
 }

@@ -103,6 +103,8 @@ interface NodeCounts {
   busy: number;
   /** Nodes whose installer Pod cannot get going, sorted. */
   stuck: FailingNode[];
+  /** Installed nodes suspected of drift (drift.ts), sorted. */
+  suspect: FailingNode[];
   leftToUninstall: number;
   leftToUpdate: number;
 }
@@ -123,6 +125,10 @@ function countNodes(nodes: NodeOutcome[]): NodeCounts {
     failingAll,
     failingNodes: failingAll.slice(0, MAX_FAILING_NODES),
     busy: nodes.filter((n) => n.busy).length,
+    suspect: nodes
+      .filter((n) => n.target && n.record?.suspect)
+      .map((n) => ({ node: n.name, message: redactSecrets(n.record!.suspect!) }))
+      .sort((a, b) => a.node.localeCompare(b.node)),
     stuck: nodes
       .filter((n) => n.busy && n.record?.stuck)
       .map((n) => ({ node: n.name, message: redactSecrets(n.record!.stuck!) }))
@@ -211,6 +217,9 @@ function degradedCondition(input: StatusInput, counts: NodeCounts): ConditionBod
   if (input.blocked) problems.push([input.blocked.reason, input.blocked.message]);
   if (counts.failingAll.length > 0) {
     problems.push(['NodesFailed', `${plural(counts.failingAll.length, 'node')} failed: ${describeNodes(counts.failingNodes, counts.failingAll.length)}`]);
+  }
+  if (counts.suspect.length > 0) {
+    problems.push(['DriftSuspected', `${plural(counts.suspect.length, 'node')} may have lost the shim and are being re-verified: ${describeNodes(counts.suspect.slice(0, MAX_FAILING_NODES), counts.suspect.length)}`]);
   }
   if (counts.stuck.length > 0) {
     problems.push(['InstallerStuck', `the installer Pod cannot start on ${plural(counts.stuck.length, 'node')}: ${describeNodes(counts.stuck.slice(0, MAX_FAILING_NODES), counts.stuck.length)}`]);
