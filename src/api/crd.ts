@@ -346,7 +346,12 @@ export function buildShimCrd(): CustomResourceDefinition {
             { name: 'Version', type: 'string', jsonPath: '.spec.version' },
             { name: 'Ready', type: 'integer', jsonPath: '.status.nodesReady', description: 'Target nodes where the shim works' },
             { name: 'Nodes', type: 'integer', jsonPath: '.status.nodes', description: 'Target nodes' },
+            // As a Deployment's UP-TO-DATE: a paused or failing upgrade never looks like success.
+            { name: 'Up-to-date', type: 'integer', jsonPath: '.status.nodesUpdated', description: 'Target nodes proven at the desired revision and version' },
+            { name: 'Failed', type: 'integer', jsonPath: '.status.nodesFailed', description: 'Nodes whose last attempt failed' },
+            { name: 'Rollout', type: 'string', jsonPath: '.status.conditions[?(@.type=="Progressing")].reason', description: 'RollingOut, RolloutComplete, RolloutPaused, ...' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            { name: 'Message', type: 'string', jsonPath: '.status.conditions[?(@.type=="Degraded")].message', description: 'What is wrong, when something is', priority: 1 },
           ],
         },
       ],

@@ -185,6 +185,9 @@ describe('shimkeeper controller on a real API server', () => {
     expect(condition(paused, 'Progressing')?.message).toContain('frag-2');
     expect(condition(paused, 'Degraded')).toMatchObject({ status: 'True' });
     expect(paused.status?.failingNodes?.[0]).toMatchObject({ node: 'frag-2' });
+    // kubectl get shims shows a paused rollout as such, never as success.
+    const row = kubectlFor(server)(['get', 'shim', 'frag', '-o', 'wide']);
+    expect(row).toMatch(/frag\s+\S+\s+\S+\s+\d+\s+\d+\s+\d+\s+1\s+RolloutPaused\s+\S+\s+.*frag-2/);
     // Paused: no further node is attempted while we watch.
     const attemptedWhenPaused = agent.timeline.filter((e) => e.node.startsWith('frag-')).length;
     await sleep(2_000);

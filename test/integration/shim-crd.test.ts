@@ -73,7 +73,8 @@ spec:
     const result = kubectl(['apply', '-f', '-'], upstream);
     expect(result.ok, result.out).toBe(true);
     const columns = kubectl(['get', 'shims']).out;
-    expect(columns).toMatch(/NAME\s+RUNTIMECLASS\s+VERSION\s+READY\s+NODES\s+AGE/);
+    expect(columns).toMatch(/NAME\s+RUNTIMECLASS\s+VERSION\s+READY\s+NODES\s+UP-TO-DATE\s+FAILED\s+ROLLOUT\s+AGE/);
+    expect(kubectl(['get', 'shims', '-o', 'wide']).out).toMatch(/AGE\s+MESSAGE/);
     expect(kubectl(['delete', 'shim', 'spin-v2']).ok).toBe(true);
   });
 

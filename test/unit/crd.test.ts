@@ -132,14 +132,19 @@ describe('the Shim CRD', () => {
     expect(version).toMatchObject({ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} } });
   });
 
-  it('prints RuntimeClass, Version, Ready, Nodes and Age', () => {
+  it('prints RuntimeClass, Version, Ready, Nodes, then up-to-date, failed and the rollout state like a Deployment, and Age; the problem under -o wide', () => {
     expect(version.additionalPrinterColumns.map((c) => [c.name, c.jsonPath])).toEqual([
       ['RuntimeClass', '.spec.runtimeClass.name'],
       ['Version', '.spec.version'],
       ['Ready', '.status.nodesReady'],
       ['Nodes', '.status.nodes'],
+      ['Up-to-date', '.status.nodesUpdated'],
+      ['Failed', '.status.nodesFailed'],
+      ['Rollout', '.status.conditions[?(@.type=="Progressing")].reason'],
       ['Age', '.metadata.creationTimestamp'],
+      ['Message', '.status.conditions[?(@.type=="Degraded")].message'],
     ]);
+    expect(version.additionalPrinterColumns.find((c) => c.name === 'Message')?.priority).toBe(1);
   });
 
   it('keeps the upstream field names', () => {
