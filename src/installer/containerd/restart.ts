@@ -62,7 +62,7 @@ async function restartWithSystemd(options: RestartOptions): Promise<RestartOutco
 async function restartWithSignal(options: RestartOptions): Promise<RestartOutcome> {
   const procRoot = options.procRoot ?? '/proc';
   const socketHere = await options.host.path(options.target.socketPath);
-  const pid = await findSocketOwner(procRoot, options.target.socketPath, socketHere);
+  const pid = await ownerOnceSettled(procRoot, options.target.socketPath, socketHere);
   if (pid === undefined) {
     // Nothing is signalled: only the containerd that serves this very socket under the host root
     // may be, and none does (containerd is down, e.g. it refused a config; or the socket is gone).
@@ -80,6 +80,22 @@ async function restartWithSignal(options: RestartOptions): Promise<RestartOutcom
   }
   return { method: 'signal', detail: `sent SIGTERM to containerd pid ${pid}` };
 }
+
+/**
+ * The socket's owner, looked for again for a few seconds: a containerd that was just started (by
+ * its supervisor after a crash, say) may not serve its socket yet, and restarting "nothing" then
+ * would leave it running on the config it read before the change.
+ */
+async function ownerOnceSettled(procRoot: string, socketPath: string, socketHere: string): Promise<number | undefined> {
+  const deadline = Date.now() + OWNER_SETTLE_MS;
+  for (;;) {
+    const pid = await findSocketOwner(procRoot, socketPath, socketHere);
+    if (pid !== undefined || Date.now() >= deadline) return pid;
+    await sleep(200);
+  }
+}
+
+const OWNER_SETTLE_MS = 10_000;
 
 /**
  * The containerd process serving the socket. Several containerds may bind the same path in
