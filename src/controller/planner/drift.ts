@@ -11,6 +11,7 @@
 // Re-check without suspicion (the label stays): the Shim's version changed while the revision did
 // not (the node then reports the version it really runs), and a periodic re-verification.
 
+import type { Shim } from '../../api/shim.ts';
 import type { ObservedNode } from './model.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import type { NodeState, PassContext, WakeUp } from './pass.ts';
@@ -49,14 +50,17 @@ function suspicion(ctx: PassContext, node: ObservedNode, record: NodeShimRecord)
     return `the container runtime on node ${node.name} changed from ${record.runtime} to ${node.containerRuntimeVersion}`;
   }
   const since = Date.parse(record.time);
-  const failure = (node.sandboxFailures ?? []).find((f) => Date.parse(f.time) > since && concernsShim(f.message, ctx));
+  const failure = (node.sandboxFailures ?? []).find((f) => Date.parse(f.time) > since && sandboxFailureConcerns(f.message, ctx.shim));
   return failure ? `a pod sandbox could not be created on node ${node.name}: ${failure.message}` : undefined;
 }
 
-/** A kubelet sandbox failure names the handler (`no runtime for "h" is configured`) or the shim's installed binary path. */
-function concernsShim(message: string, ctx: PassContext): boolean {
-  const handler = ctx.shim.spec.runtimeClass?.handler;
-  return (handler !== undefined && message.includes(`"${handler}"`)) || message.includes(`/${ctx.shimName}/`);
+/**
+ * A kubelet sandbox failure names the handler (`no runtime for "h" is configured`) or the shim's
+ * installed binary path. The shell wakes Shims by the same test, so they agree on what concerns whom.
+ */
+export function sandboxFailureConcerns(message: string, shim: Pick<Shim, 'metadata' | 'spec'>): boolean {
+  const handler = shim.spec?.runtimeClass?.handler;
+  return (handler !== undefined && message.includes(`"${handler}"`)) || message.includes(`/${shim.metadata.name}/`);
 }
 
 /**

@@ -8,6 +8,7 @@ import type { ApiClients } from '../../kube/clients.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import type { WatchDeclaration } from '../../kube/watch.ts';
 import { INSTALLER_JOB_SELECTOR, installerJobIdentity } from '../installer-job/identity.ts';
+import { sandboxFailureConcerns } from '../planner/drift.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 import { nodeChangeMatters } from './observe.ts';
 
@@ -88,7 +89,7 @@ export function controllerWatches(api: ApiClients, namespace: string, shims: () 
       fieldSelector: SANDBOX_FAILURE_SELECTOR,
       list: () => api.core.listEventForAllNamespaces({ fieldSelector: SANDBOX_FAILURE_SELECTOR }),
       // The Shims whose handler or name the message mentions (the planner decides whether it is drift).
-      wakes: (event) => shimsConcernedBy(shims(), event.message ?? ''),
+      wakes: (event) => shims().filter((shim) => sandboxFailureConcerns(event.message ?? '', shim)).map((shim) => shim.metadata.name),
     },
     runtimeclasses: {
       kind: 'runtimeclasses',
@@ -104,11 +105,3 @@ export function controllerWatches(api: ApiClients, namespace: string, shims: () 
   };
 }
 
-function shimsConcernedBy(shims: readonly Shim[], message: string): string[] {
-  return shims
-    .filter((shim) => {
-      const handler = shim.spec?.runtimeClass?.handler;
-      return (handler !== undefined && message.includes(`"${handler}"`)) || message.includes(`/${shim.metadata.name}/`);
-    })
-    .map((shim) => shim.metadata.name);
-}
