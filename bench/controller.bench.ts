@@ -37,10 +37,14 @@ import { startKubeApiServer, type KubeApiServer } from '../local-cluster/kube-ap
 import { kubectlFor, serviceAccountKubeconfig } from '../local-cluster/kube-helpers.ts';
 import { terminate } from '../local-cluster/processes.ts';
 import { maxConcurrent, startTestNodeAgent, type TestNodeAgent } from '../test/harness/test-node.ts';
-import { createNodes } from '../test/harness/test-nodes.ts';
+import { kubeletConditions, kubeletNodeObject, kubeletNodeStatus } from '../test/harness/kubelet-like-node.ts';
 
 const SIZES = (process.env['BENCH_NODES'] ?? '100,1000,5000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
 const STEADY_SECONDS = Number(process.env['BENCH_STEADY_SECONDS'] ?? 60);
+/** rolling (maxUpdate BENCH_MAX_UPDATE) or recreate. */
+const STRATEGY = process.env['BENCH_STRATEGY'] === 'recreate' ? 'recreate' : 'rolling';
+/** During the steady window every Node's status is updated once per this many seconds (0: never), like kubelet heartbeats. */
+const CHURN_SECONDS = Number(process.env['BENCH_CHURN_SECONDS'] ?? 60);
 const MAX_UPDATE: number | string = /^\d+$/.test(process.env['BENCH_MAX_UPDATE'] ?? '') ? Number(process.env['BENCH_MAX_UPDATE']) : (process.env['BENCH_MAX_UPDATE'] ?? '10%');
 const JOB_DELAY_MS = Number(process.env['BENCH_JOB_DELAY_MS'] ?? 50);
 const ROLLOUT_TIMEOUT_MS = Number(process.env['BENCH_ROLLOUT_TIMEOUT_SECONDS'] ?? 900) * 1000;
@@ -353,6 +357,11 @@ interface Result {
   controllerCpuS?: number;
   steadyWrites?: number;
   maxJobsAtOnce?: number;
+  /** Controller CPU during the rollout, per node (ms). */
+  rolloutCpuPerNodeMs?: number;
+  /** Controller CPU during the steady window under heartbeat churn, in % of one core. */
+  churnCpuPercent?: number;
+  nodeJsonKb?: number;
   wallS: number;
 }
 
@@ -361,9 +370,34 @@ function shimSpec(): ShimSpec {
     nodeSelector: { 'bench.shimkeeper.dev/pool': 'all' },
     fetchStrategy: { type: 'anonymousHttp', anonHttp: { location: 'https://example.com/containerd-shim-spin-v2.tar.gz', sha256: 'a'.repeat(64) } },
     runtimeClass: { name: 'wasm-spin', handler: 'spin' },
-    rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: MAX_UPDATE } },
+    rolloutStrategy: STRATEGY === 'recreate' ? { type: 'recreate' } : { type: 'rolling', rolling: { maxUpdate: MAX_UPDATE } },
     version: '0.19.0',
   } as ShimSpec;
+}
+
+/**
+ * Kubelet-like heartbeats for `durationMs`: every node's conditions get a new lastHeartbeatTime once
+ * per `periodMs`, spread evenly (at 5,000 nodes and 60 s, 83 status updates a second). They touch
+ * nothing the controller plans from. Returns the number of updates made.
+ */
+async function heartbeatChurn(core: CoreV1Api, names: readonly string[], durationMs: number, periodMs: number): Promise<number> {
+  const start = Date.now();
+  const since = new Date(start - 3_600_000).toISOString();
+  const gapMs = periodMs / names.length;
+  let made = 0;
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    for (;;) {
+      const i = next++;
+      const due = start + i * gapMs;
+      if (due - start >= durationMs) return;
+      if (due > Date.now()) await sleep(due - Date.now());
+      const heartbeat = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+      await core.patchNodeStatus({ name: names[i % names.length]!, body: { status: { conditions: kubeletConditions(heartbeat, since) } }, fieldManager: 'kubelet' }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
+      made++;
+    }
+  }));
+  return made;
 }
 
 async function runSize(n: number): Promise<Result> {
@@ -379,7 +413,7 @@ async function runSize(n: number): Promise<Result> {
   let agent: TestNodeAgent | undefined;
   let controller: ControllerProcess | undefined;
   const loadBefore = os.loadavg()[0]!.toFixed(1);
-  console.log(`\n=== ${n} nodes: Shim with rolling maxUpdate ${JSON.stringify(MAX_UPDATE)}, each Job completes ${JOB_DELAY_MS} ms after its Pod runs (logs in ${dir}) ===`);
+  console.log(`\n=== ${n} nodes: Shim with ${STRATEGY === 'recreate' ? 'recreate' : `rolling maxUpdate ${JSON.stringify(MAX_UPDATE)}`}, each Job completes ${JOB_DELAY_MS} ms after its Pod runs (logs in ${dir}) ===`);
   try {
     server = await startKubeApiServer({
       extraArgs: AUDIT ? [`--audit-policy-file=${path.join(dir, 'audit-policy.yaml')}`, `--audit-log-path=${auditPath}`, '--audit-log-maxsize=0', '--audit-log-format=json'] : [],
@@ -395,19 +429,23 @@ async function runSize(n: number): Promise<Result> {
     const core = kc.makeApiClient(CoreV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
 
-    // Nodes, as kubelets register them (create + status patch), in parallel.
+    // Nodes, as kubelets register them (create + status patch, field manager `kubelet`), in parallel.
     const createStart = Date.now();
     const names = Array.from({ length: n }, (_, i) => `bench-node-${String(i + 1).padStart(5, '0')}`);
     let created = 0;
     const progress = setInterval(() => log(`created ${created}/${n} nodes`), 10_000);
     try {
       await pool(names, CREATE_CONCURRENCY, async (name) => {
-        await createNodes(core, [name], { labels: { 'bench.shimkeeper.dev/pool': 'all' } });
+        const serial = names.indexOf(name) + 1;
+        await core.createNode({ body: kubeletNodeObject(name, serial, { 'bench.shimkeeper.dev/pool': 'all' }), fieldManager: 'kubelet' });
+        await core.patchNodeStatus({ name, body: { status: kubeletNodeStatus(name, serial) }, fieldManager: 'kubelet' }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
         created++;
       });
     } finally {
       clearInterval(progress);
     }
+    const sample = await core.readNode({ name: names[0]! });
+    result.nodeJsonKb = +(JSON.stringify(sample).length / 1024).toFixed(1);
     result.createS = secs(Date.now() - createStart);
     log(`${n} nodes created in ${result.createS} s`);
 
@@ -493,6 +531,7 @@ async function runSize(n: number): Promise<Result> {
       etcd: (procFigures(etcdPid)?.cpuMs ?? 0) - cpuBefore.etcd,
       bench: selfCpuMs() - cpuBefore.bench,
     };
+    result.rolloutCpuPerNodeMs = +(cpuRollout.controller / n).toFixed(2);
     const firstJob = Math.min(...agent.timeline.map((e) => e.startedAt));
     const concurrent = maxConcurrent(agent.timeline);
     result.maxJobsAtOnce = concurrent;
@@ -528,7 +567,13 @@ async function runSize(n: number): Promise<Result> {
       log(`settled ${secs(settleMs)} s after Ready; steady window of ${STEADY_SECONDS} s`);
       const steadyBefore = await controllerCounts(ctl);
       const apiSteadyBefore = await apiserverCounts(server);
-      await sleep(STEADY_SECONDS * 1000);
+      const steadyCpuBefore = procFigures(ctl.child.pid)?.cpuMs ?? 0;
+      const steadyStart = Date.now();
+      const heartbeats = CHURN_SECONDS > 0 ? await heartbeatChurn(core, names, STEADY_SECONDS * 1000, CHURN_SECONDS * 1000) : 0;
+      await sleep(Math.max(0, STEADY_SECONDS * 1000 - (Date.now() - steadyStart)));
+      const steadyCpuMs = (procFigures(ctl.child.pid)?.cpuMs ?? 0) - steadyCpuBefore;
+      result.churnCpuPercent = +((100 * steadyCpuMs) / (Date.now() - steadyStart)).toFixed(2);
+      log(`steady window: ${heartbeats} Node status heartbeats (each node every ${CHURN_SECONDS} s); controller CPU ${secs(steadyCpuMs)} s = ${result.churnCpuPercent}% of a core`);
       steady = diff(await controllerCounts(ctl), steadyBefore);
       apiSteady = diffApiserver(await apiserverCounts(server), apiSteadyBefore);
       auditSteady = audit.read();
@@ -553,7 +598,7 @@ async function runSize(n: number): Promise<Result> {
     result.apiserverRequests = sum(apiRollout.byVerbResource);
 
     // ---- report ----
-    console.log(`\nnode creation: ${result.createS} s (${CREATE_CONCURRENCY} in parallel, create + status patch each)`);
+    console.log(`\nnode creation: ${result.createS} s (${CREATE_CONCURRENCY} in parallel, create + status patch each, as field manager kubelet; one Node is ${result.nodeJsonKb} KB of JSON)`);
     console.log(`controller start → leading with synced caches: ${controllerReadyS} s; start-up requests (its metrics): ${inline(ctlBefore)}`);
     console.log(`time to full rollout (Shim applied → nodesReady=${n}, Ready=True): ${rolledOut ? `${result.rolloutS} s, ${(n / (rolloutMs / 1000)).toFixed(1)} nodes/s` : `NOT REACHED (${result.nodesReadyAtEnd}/${n} after ${secs(rolloutMs)} s)`}`);
     console.log(`  first Job ${Number.isFinite(firstJob) ? secs(firstJob - applied) : '-'} s after the apply; Jobs run: ${agent.timeline.length}; most Jobs at once: ${concurrent}; test agent errors: ${agent.errors.length}${agent.errors.length ? ` (first: ${agent.errors[0]!.message.slice(0, 200)})` : ''}`);
@@ -561,7 +606,7 @@ async function runSize(n: number): Promise<Result> {
     const heapText = await controllerMetricText(ctl);
     const heapNow = (name: string) => mb((samples(heapText, name)[0]?.value ?? 0) / 1024);
     console.log(`controller peak RSS (VmHWM): ${result.peakRssMb} MB (RSS now ${mb(figures?.rssKb ?? 0)} MB; V8 heap used now ${heapNow('shimkeeper_nodejs_heap_size_used_bytes')} MB of ${heapNow('shimkeeper_nodejs_heap_size_total_bytes')} MB, peak seen ${Math.max(peakHeapMb, heapNow('shimkeeper_nodejs_heap_size_used_bytes'))} MB; external ${heapNow('shimkeeper_nodejs_external_memory_bytes')} MB); controller CPU total ${result.controllerCpuS} s`);
-    console.log(`CPU during the rollout (2 cores): controller ${secs(cpuRollout.controller)} s, kube-apiserver ${secs(cpuRollout.apiserver)} s, etcd ${secs(cpuRollout.etcd)} s, bench process incl. test agent ${secs(cpuRollout.bench)} s, over ${secs(rolloutMs)} s wall; kube-apiserver peak RSS ${mb(apiserverFigures?.hwmKb ?? 0)} MB`);
+    console.log(`CPU during the rollout (2 cores): controller ${secs(cpuRollout.controller)} s (${result.rolloutCpuPerNodeMs} ms per node), kube-apiserver ${secs(cpuRollout.apiserver)} s, etcd ${secs(cpuRollout.etcd)} s, bench process incl. test agent ${secs(cpuRollout.bench)} s, over ${secs(rolloutMs)} s wall; kube-apiserver peak RSS ${mb(apiserverFigures?.hwmKb ?? 0)} MB`);
     console.log(`load average (1 min) before this size ${loadBefore}, after the rollout ${loadAfterRollout} (to spot other workloads sharing the machine)`);
     table(`controller API requests during the rollout, its own count (shimkeeper_api_requests_total; total ${result.controllerRequests}, ${(result.controllerRequests / n).toFixed(2)}/node, writes ${(result.controllerWrites / n).toFixed(2)}/node; ${(result.controllerWrites / (rolloutMs / 1000)).toFixed(1)} writes/s, i.e. one every ${(rolloutMs / Math.max(1, result.controllerWrites)).toFixed(1)} ms of wall time)`, ctlRollout, n, steady);
     if (AUDIT) {
@@ -583,7 +628,7 @@ async function runSize(n: number): Promise<Result> {
     for (const [msg, count] of [...summary.warnings].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`  ${count}× ${msg}`);
     if ((summary.byLevel.get('error') ?? 0) > 0) problems.push(`${summary.byLevel.get('error')} error lines in the controller log`);
     if (agent.errors.length > 0) problems.push(`${agent.errors.length} test agent errors`);
-    if (rolledOut && concurrent > Math.max(1, typeof MAX_UPDATE === 'number' ? MAX_UPDATE : Math.floor((Number.parseInt(MAX_UPDATE, 10) * n) / 100))) problems.push(`maxUpdate exceeded: ${concurrent} Jobs at once`);
+    if (rolledOut && STRATEGY === 'rolling' && concurrent > Math.max(1, typeof MAX_UPDATE === 'number' ? MAX_UPDATE : Math.floor((Number.parseInt(MAX_UPDATE, 10) * n) / 100))) problems.push(`maxUpdate exceeded: ${concurrent} Jobs at once`);
 
     // Stop the controller with time to write its profile.
     await terminate(ctl.child, 60_000);
@@ -612,7 +657,7 @@ async function runSize(n: number): Promise<Result> {
 
 // ---------- main ----------
 
-console.log(`controller benchmark: sizes ${SIZES.join(', ')}; rolling maxUpdate ${JSON.stringify(MAX_UPDATE)}; Job delay ${JOB_DELAY_MS} ms; steady window ${STEADY_SECONDS} s; rollout timeout ${ROLLOUT_TIMEOUT_MS / 1000} s;${CPU_PROF ? ' controller CPU profile on;' : ''}${CONTROLLER_NODE_OPTIONS ? ` controller NODE_OPTIONS ${CONTROLLER_NODE_OPTIONS};` : ''} ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GB`);
+console.log(`controller benchmark: sizes ${SIZES.join(', ')}; ${STRATEGY === 'recreate' ? 'recreate' : `rolling maxUpdate ${JSON.stringify(MAX_UPDATE)}`}; heartbeat churn every ${CHURN_SECONDS} s per node in the steady window; Job delay ${JOB_DELAY_MS} ms; steady window ${STEADY_SECONDS} s; rollout timeout ${ROLLOUT_TIMEOUT_MS / 1000} s;${CPU_PROF ? ' controller CPU profile on;' : ''}${CONTROLLER_NODE_OPTIONS ? ` controller NODE_OPTIONS ${CONTROLLER_NODE_OPTIONS};` : ''} ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GB`);
 const results: Result[] = [];
 for (const n of SIZES) results.push(await runSize(n));
 
@@ -629,6 +674,8 @@ console.table(results.map((r) => ({
   'apiserver req/node (all clients)': r.apiserverRequests !== undefined ? +(r.apiserverRequests / r.nodes).toFixed(2) : '-',
   'ctl peak RSS MB': r.peakRssMb ?? '-',
   'ctl CPU s': r.controllerCpuS ?? '-',
+  'rollout CPU ms/node': r.rolloutCpuPerNodeMs ?? '-',
+  'churn CPU %': r.churnCpuPercent ?? '-',
   'steady writes': r.steadyWrites ?? '-',
   'wall s': r.wallS,
   ok: r.ok,
