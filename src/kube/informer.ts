@@ -1,89 +1,172 @@
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { listPages, type ListQuery } from './list-pages.ts';
+import { streamWatch, WatchHttpError, type WatchEventLine } from './watch-stream.ts';
 
-// A list+watch cache of one kind that keeps itself alive: client-node's informer stops on a watch
-// error, so this restarts it with backoff (the restart re-lists, which also covers "resource
-// version too old"). Reconcilers read only from these caches; they never LIST.
+// A list+watch cache of one kind, in the manner of client-go's reflector: the first LIST comes in
+// pages, each object is slimmed to what the controller reads before it is kept (client-go's
+// transform: a real Node is 10-15 KB of JSON, of which the planner reads a few hundred bytes),
+// and a watch that ends is resumed from the last resourceVersion seen (bookmarks keep it fresh)
+// instead of listing again. Only "410 Gone" (the version was compacted) lists again, and the
+// re-list reports what changed meanwhile as adds, updates and deletes. Reconcilers read only from
+// these caches; they never LIST.
 
 export interface InformerHandlers<T> {
   onAdd?: (obj: T) => void;
-  onUpdate?: (obj: T) => void;
+  /** `before`: the version cached until now. */
+  onUpdate?: (obj: T, before: T) => void;
   onDelete?: (obj: T) => void;
 }
 
-export interface CachedKind<T> extends ObjectCache<T> {
+export interface CachedKind<T> {
   readonly name: string;
   /** Resolves once the first LIST has filled the cache. */
   readonly synced: Promise<void>;
   isSynced(): boolean;
+  get(name: string, namespace?: string): T | undefined;
+  /** The cached objects, of one namespace when given. */
+  list(namespace?: string): T[];
   stop(): Promise<void>;
 }
 
-export interface InformerSpec<T extends KubernetesObject> {
+export interface InformerSpec<T extends KubernetesObject> extends ListQuery {
   name: string;
-  path: string;
-  list: () => Promise<KubernetesListObject<T>>;
-  labelSelector?: string;
-  /** Server-side field selector, e.g. `reason=FailedCreatePodSandBox` for Events. */
-  fieldSelector?: string;
+  /** What is kept of each object; the rest is dropped before caching. Default: all but managedFields. */
+  slim?: (obj: T) => T;
   handlers: InformerHandlers<T>;
-  /** Counts LIST calls and watch (re)starts, for metrics. */
+  /** Counts LIST pages and watch (re)starts, for metrics. */
   onRequest?: (verb: 'list' | 'watch') => void;
 }
 
+/** The server ends a watch after this long (randomised like client-go's 5-10 min) and it is resumed. */
+const WATCH_TIMEOUT_SECONDS = 300;
+const RESTART_DELAY_MIN_MS = 1_000;
+const RESTART_DELAY_MAX_MS = 30_000;
+
+class Gone extends Error {}
+
+export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (!obj.metadata?.managedFields) return obj;
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
+}
+
+function keyOf(obj: KubernetesObject): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
 export function startInformer<T extends KubernetesObject>(kc: KubeConfig, spec: InformerSpec<T>, log: Logger): CachedKind<T> {
-  const countedList = () => {
-    spec.onRequest?.('list');
-    return spec.list();
-  };
-  // client-node's makeInformer, with the field selector it does not pass on.
-  const informer = new ListWatch<T>(spec.path, new Watch(kc), countedList, false, spec.labelSelector, spec.fieldSelector);
+  const slim = spec.slim ?? withoutManagedFields;
+  const objects = new Map<string, T>();
+  let resourceVersion: string | undefined;
   let stopped = false;
   let synced = false;
-  let restartDelayMs = 1_000;
+  let restartDelayMs = RESTART_DELAY_MIN_MS;
+  const abort = new AbortController();
   let markSynced: () => void = () => {};
   const syncedPromise = new Promise<void>((resolve) => (markSynced = resolve));
 
-  if (spec.handlers.onAdd) informer.on('add', spec.handlers.onAdd);
-  if (spec.handlers.onUpdate) informer.on('update', spec.handlers.onUpdate);
-  if (spec.handlers.onDelete) informer.on('delete', spec.handlers.onDelete);
-  informer.on('connect', () => {
-    spec.onRequest?.('watch');
-    restartDelayMs = 1_000;
-  });
-  informer.on('error', (error: unknown) => {
-    if (stopped) return;
-    log.warn('watch broke, restarting', { informer: spec.name, path: spec.path, error: String((error as Error)?.message ?? error), retryInMs: restartDelayMs });
-    const delay = restartDelayMs;
-    restartDelayMs = Math.min(restartDelayMs * 2, 30_000);
-    setTimeout(() => {
-      if (!stopped) void start();
-    }, delay).unref();
-  });
+  const upsert = (raw: T) => {
+    const obj = slim(raw);
+    const key = keyOf(obj);
+    const before = objects.get(key);
+    objects.set(key, obj);
+    if (before) spec.handlers.onUpdate?.(obj, before);
+    else spec.handlers.onAdd?.(obj);
+  };
+  const remove = (raw: T) => {
+    const key = keyOf(raw);
+    const before = objects.get(key);
+    objects.delete(key);
+    spec.handlers.onDelete?.(before ?? slim(raw));
+  };
 
-  const start = async () => {
-    try {
-      await informer.start();
-      if (!synced) {
-        synced = true;
-        markSynced();
+  /** Lists everything again, reporting the differences with the cache as events. */
+  const relist = async () => {
+    const seen = new Set<string>();
+    resourceVersion = await listPages<T>(kc, spec, (items) => {
+      for (const raw of items) {
+        const key = keyOf(raw);
+        seen.add(key);
+        if (objects.get(key)?.metadata?.resourceVersion !== raw.metadata?.resourceVersion) upsert(raw);
       }
+    }, () => spec.onRequest?.('list'));
+    for (const [key, obj] of objects) if (!seen.has(key)) remove(obj);
+  };
+
+  /** Watches from `resourceVersion` until the server ends the watch; Gone when that version is too old. */
+  const watchOnce = async () => {
+    let gone = false;
+    const timeoutSeconds = Math.round(WATCH_TIMEOUT_SECONDS * (1 + Math.random()));
+    const query: Record<string, string> = { resourceVersion: resourceVersion ?? '', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) };
+    if (spec.labelSelector) query['labelSelector'] = spec.labelSelector;
+    if (spec.fieldSelector) query['fieldSelector'] = spec.fieldSelector;
+    const onEvent = ({ type, object }: WatchEventLine) => {
+      if (type === 'ERROR') {
+        if (object.code === 410) gone = true;
+        else log.warn('watch error event', { informer: spec.name, code: object.code, message: object.message });
+        return;
+      }
+      if (object.metadata?.resourceVersion) resourceVersion = object.metadata.resourceVersion;
+      if (type === 'BOOKMARK') return;
+      if (type === 'DELETED') remove(object as T);
+      else upsert(object as T);
+      restartDelayMs = RESTART_DELAY_MIN_MS;
+    };
+    spec.onRequest?.('watch');
+    try {
+      // An idle watch is normal (nothing changes); the server's own timeout ends it first.
+      await streamWatch(kc, { path: spec.path, query, idleTimeoutMs: (timeoutSeconds + 60) * 1000, onEvent }, abort.signal);
     } catch (error) {
-      // informer.start rejects when the initial LIST fails; the 'error' handler schedules a retry.
-      log.warn('initial list failed', { informer: spec.name, error: String((error as Error)?.message ?? error) });
+      if (error instanceof WatchHttpError && error.statusCode === 410) throw new Gone();
+      throw error;
+    }
+    if (gone) throw new Gone();
+  };
+
+  const run = async () => {
+    let needList = true;
+    while (!stopped) {
+      try {
+        if (needList) {
+          await relist();
+          needList = false;
+          if (!synced) {
+            synced = true;
+            markSynced();
+          }
+        }
+        const watchStart = Date.now();
+        await watchOnce();
+        // A server that ends watches at once must not be asked again in a tight loop.
+        if (Date.now() - watchStart < RESTART_DELAY_MIN_MS) await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MIN_MS).unref());
+      } catch (error) {
+        if (stopped) return;
+        if (error instanceof Gone) {
+          needList = true;
+          continue;
+        }
+        log.warn(needList ? 'list failed, retrying' : 'watch broke, resuming', { informer: spec.name, path: spec.path, error: String((error as Error)?.message ?? error), retryInMs: restartDelayMs });
+        await new Promise((resolve) => setTimeout(resolve, restartDelayMs).unref());
+        restartDelayMs = Math.min(restartDelayMs * 2, RESTART_DELAY_MAX_MS);
+      }
     }
   };
-  void start();
+  const running = run();
 
   return {
     name: spec.name,
     synced: syncedPromise,
     isSynced: () => synced,
-    get: (name, namespace) => informer.get(name, namespace),
-    list: (namespace) => informer.list(namespace),
+    get: (name, namespace) => objects.get(`${namespace ?? ''}/${name}`),
+    list: (namespace) => {
+      const all = [...objects.values()];
+      return namespace === undefined ? all : all.filter((obj) => obj.metadata?.namespace === namespace);
+    },
     stop: async () => {
       stopped = true;
-      await informer.stop();
+      abort.abort();
+      await running;
     },
   };
 }

@@ -1,24 +1,22 @@
-// A watch declared as data: which objects to cache (path, list call, label selector), which keys
-// a change wakes, and which changes matter at all. startWatch turns a declaration into a
+// A watch declared as data: which objects to cache (path, selectors, what is kept of each), which
+// keys a change wakes, and which changes matter at all. startWatch turns a declaration into a
 // self-restarting informer (informer.ts) whose events become wake-ups.
 
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { startInformer, type CachedKind } from './informer.ts';
+import type { ListQuery } from './list-pages.ts';
 
-export interface WatchDeclaration<T extends KubernetesObject> {
+export interface WatchDeclaration<T extends KubernetesObject> extends ListQuery {
   /** The informer's name, and the `resource` its requests are counted under. */
   kind: string;
-  /** The watch path, namespace included for namespaced kinds. */
-  path: string;
-  list: () => Promise<KubernetesListObject<T>>;
-  labelSelector?: string;
-  fieldSelector?: string;
+  /** What the cache keeps of each object (default: all but managedFields). */
+  slim?: (obj: T) => T;
   /** The keys (e.g. Shim names) a change to `obj` wakes, or `'all'`. */
   wakes: (obj: T) => readonly string[] | 'all';
   /**
-   * Whether an add or update matters, from the last version seen (undefined on first sight) to
-   * this one; absent, every change does. Deletions always do.
+   * Whether an add or update matters, from the version cached until now (undefined on first
+   * sight) to this one, both slimmed; absent, every change does. Deletions always do.
    */
   filter?: (before: T | undefined, after: T) => boolean;
 }
@@ -30,23 +28,9 @@ export interface WatchHooks {
   log: Logger;
 }
 
-function objectKey(obj: KubernetesObject): string {
-  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
-}
-
 export function startWatch<T extends KubernetesObject>(kc: KubeConfig, watch: WatchDeclaration<T>, hooks: WatchHooks): CachedKind<T> {
-  // With a filter, the last version seen of each object, to compare the next one with.
-  const lastSeen = new Map<string, T>();
-  const changed = (obj: T) => {
-    if (watch.filter) {
-      const before = lastSeen.get(objectKey(obj));
-      lastSeen.set(objectKey(obj), obj);
-      if (!watch.filter(before, obj)) return;
-    }
-    hooks.wake(watch.wakes(obj));
-  };
-  const deleted = (obj: T) => {
-    lastSeen.delete(objectKey(obj));
+  const changed = (obj: T, before?: T) => {
+    if (watch.filter && !watch.filter(before, obj)) return;
     hooks.wake(watch.wakes(obj));
   };
   return startInformer<T>(
@@ -54,10 +38,10 @@ export function startWatch<T extends KubernetesObject>(kc: KubeConfig, watch: Wa
     {
       name: watch.kind,
       path: watch.path,
-      list: watch.list,
-      labelSelector: watch.labelSelector,
-      fieldSelector: watch.fieldSelector,
-      handlers: { onAdd: changed, onUpdate: changed, onDelete: deleted },
+      ...(watch.labelSelector ? { labelSelector: watch.labelSelector } : {}),
+      ...(watch.fieldSelector ? { fieldSelector: watch.fieldSelector } : {}),
+      ...(watch.slim ? { slim: watch.slim } : {}),
+      handlers: { onAdd: (obj) => changed(obj), onUpdate: changed, onDelete: (obj) => hooks.wake(watch.wakes(obj)) },
       onRequest: (verb) => hooks.countRequest(verb, watch.kind),
     },
     hooks.log,

@@ -1,6 +1,8 @@
 // A work queue in the manner of client-go's: a key waits in the queue at most once however often
 // it is added, is never handed to two workers at once (added again while processed, it comes back
-// once the worker is done), can be delayed, and failing keys back off exponentially per key.
+// once the worker is done), can be delayed, and failing keys back off exponentially per key. A
+// key can also be held for a while after it was processed: added meanwhile, it waits out the hold
+// (the controller paces a Shim's reconciles this way, see shell/controller.ts).
 
 export interface WorkQueueOptions {
   baseBackoffMs?: number;
@@ -13,6 +15,7 @@ export class WorkQueue<K> {
   private readonly processing = new Set<K>();
   private readonly failures = new Map<K, number>();
   private readonly timers = new Map<K, { at: number; timer: NodeJS.Timeout }>();
+  private readonly heldUntil = new Map<K, number>();
   private readonly waiters: Array<(key: K | undefined) => void> = [];
   private shuttingDown = false;
   private readonly baseBackoffMs: number;
@@ -25,6 +28,15 @@ export class WorkQueue<K> {
 
   add(key: K): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
+    const held = this.heldUntil.get(key);
+    if (held !== undefined) {
+      const wait = held - Date.now();
+      if (wait > 0 && !this.processing.has(key)) {
+        this.addAfter(key, wait);
+        return;
+      }
+      if (wait <= 0) this.heldUntil.delete(key);
+    }
     this.dirty.add(key);
     if (this.processing.has(key)) return;
     const waiter = this.waiters.shift();
@@ -82,8 +94,10 @@ export class WorkQueue<K> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  done(key: K): void {
+  /** The worker is done with `key`; added again within `holdMs`, it comes back only after that. */
+  done(key: K, holdMs = 0): void {
     this.processing.delete(key);
+    if (holdMs > 0) this.heldUntil.set(key, Date.now() + holdMs);
     if (this.dirty.has(key)) {
       this.dirty.delete(key);
       this.add(key);

@@ -1,13 +1,12 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import type { ApiClients } from '../../src/kube/clients.ts';
 import { installerJobLabels } from '../../src/controller/installer-job/identity.ts';
 import { controllerWatches } from '../../src/controller/shell/watches.ts';
 import { makeShim } from './planner-fixtures.ts';
 
 describe('the watch declarations', () => {
   const shims = [makeShim(), makeShim({ runtimeClass: { name: 'shared', handler: 'x' } }, { name: 'other' })];
-  const watches = controllerWatches({} as ApiClients, 'shimkeeper-system', () => shims);
+  const watches = controllerWatches('shimkeeper-system', () => shims);
 
   it('select installer Jobs and Pods in the controller namespace, and wake the Shim they work for', () => {
     expect(watches.jobs.path).toBe('/apis/batch/v1/namespaces/shimkeeper-system/jobs');
@@ -34,7 +33,7 @@ describe('the watch declarations', () => {
       makeShim({ runtimeClass: { name: 'c', handler: 'other' } }, { name: 'c' }),
       { ...makeShim({ runtimeClass: { name: 'd', handler: 'elsewhere' } }, { name: 'd' }), status: { conditions: [{ type: 'Ready', status: 'False' as const, reason: 'HandlerConflict', message: '', lastTransitionTime: '' }] } },
     ];
-    const shimWatches = controllerWatches({} as ApiClients, 'ns', () => all);
+    const shimWatches = controllerWatches('ns', () => all);
     expect(shimWatches.shims.wakes(all[0] as never)).toEqual(['a', 'b', 'd']);
     expect(shimWatches.shims.wakes(all[2] as never)).toEqual(['c', 'd']);
   });

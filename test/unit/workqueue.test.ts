@@ -49,6 +49,36 @@ describe('work queue', () => {
     queue.shutDown();
   });
 
+  it('holds a key after it was processed: changes meanwhile come back once, when the hold ends', async () => {
+    const queue = new WorkQueue<string>();
+    queue.add('a');
+    queue.add('b');
+    const key = await queue.get();
+    queue.add('a'); // changed while processed
+    queue.done(key!, 80);
+    queue.add('a'); // and again during the hold
+    expect(queue.length).toBe(1); // only b
+    expect(await queue.get()).toBe('b');
+    await sleep(40);
+    expect(queue.length).toBe(0);
+    await sleep(80);
+    expect(queue.length).toBe(1);
+    expect(await queue.get()).toBe('a');
+    // Once the hold is over, an add is immediate again.
+    queue.done('a');
+    queue.add('a');
+    expect(queue.length).toBe(1);
+  });
+
+  it('a key processed without a hold, or another key, is not held', async () => {
+    const queue = new WorkQueue<string>();
+    queue.add('a');
+    queue.done((await queue.get())!, 0);
+    queue.add('a');
+    queue.add('b');
+    expect(queue.length).toBe(2);
+  });
+
   it('shutting down releases waiting workers', async () => {
     const queue = new WorkQueue<string>();
     const next = queue.get();

@@ -40,6 +40,21 @@ const STATES: readonly NodeShimState[] = ['installing', 'installed', 'failed', '
  */
 export function parseNodeShimStatus(value: string | undefined): NodeShimRecord | null {
   if (value === undefined) return null;
+  // Every plan reads every node's record; most have not changed since the last plan. Records are
+  // frozen, so sharing one between plans cannot leak a change from one to the next.
+  let record = parsedRecords.get(value);
+  if (record === undefined) {
+    if (parsedRecords.size >= PARSED_RECORDS_MAX) parsedRecords.clear();
+    record = Object.freeze(parseRecord(value));
+    parsedRecords.set(value, record);
+  }
+  return record;
+}
+
+const PARSED_RECORDS_MAX = 50_000;
+const parsedRecords = new Map<string, NodeShimRecord>();
+
+function parseRecord(value: string): NodeShimRecord {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
@@ -72,7 +87,8 @@ export function serializeNodeShimStatus(record: NodeShimRecord): string {
 }
 
 export function sameNodeShimStatus(a: NodeShimRecord | null, b: NodeShimRecord | null): boolean {
-  if (a === null || b === null) return a === b;
+  if (a === b) return true;
+  if (a === null || b === null) return false;
   return serializeNodeShimStatus(a) === serializeNodeShimStatus(b);
 }
 

@@ -2,7 +2,7 @@
 // Shim fixed for the pass, each node's state as the phases move it, the per-node actions collected
 // so far, and the earliest time worth planning again.
 
-import type { ResolvedArtifact } from '../../api/artifact.ts';
+import { platformKey, resolveArtifact, type ArtifactResolution, type NodePlatform, type ResolvedArtifact } from '../../api/artifact.ts';
 import { readyLabelKey, statusAnnotationKey, versionLabelKey } from '../../api/names.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import type { Shim } from '../../api/shim.ts';
@@ -25,6 +25,8 @@ export interface PassContext {
   actionable: boolean;
   /** Why a valid live Shim starts no install (gates.ts); undefined while deleting or invalid. */
   blocked?: Block;
+  /** The artifact for a platform, resolved once per pass (every node of a platform gets the same). */
+  artifactFor: (platform: NodePlatform) => ArtifactResolution;
 }
 
 export function passContext(input: Pick<PlannerInput, 'shim' | 'now' | 'otherShims' | 'allowedArtifactLocations'>): PassContext {
@@ -34,7 +36,14 @@ export function passContext(input: Pick<PlannerInput, 'shim' | 'now' | 'otherShi
   const specErrors = validateShim(shim).map(redactSecrets);
   const valid = specErrors.length === 0;
   const blocked = valid && !deleting ? shimBlock(shim, input.otherShims ?? [], input.allowedArtifactLocations ?? []) : undefined;
+  const artifacts = new Map<string, ArtifactResolution>();
   return {
+    artifactFor: (platform) => {
+      const key = platformKey(platform);
+      let resolution = artifacts.get(key);
+      if (!resolution) artifacts.set(key, (resolution = resolveArtifact(shim, platform)));
+      return resolution;
+    },
     ...(blocked ? { blocked } : {}),
     shim,
     shimName: shim.metadata.name,

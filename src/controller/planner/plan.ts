@@ -25,7 +25,7 @@
 //   labels off, so no new pod can pick the handler; the shim is then uninstalled everywhere it is,
 //   and the finalizer is dropped once no node holds it.
 
-import { platformKey, resolveArtifact } from '../../api/artifact.ts';
+import { platformKey } from '../../api/artifact.ts';
 import { readyLabelKey, statusAnnotationKey } from '../../api/names.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import type { ShimStatus } from '../../api/shim.ts';
@@ -116,7 +116,7 @@ function observedState(ctx: PassContext, node: ObservedNode): NodeState {
     busy: false,
   };
   if (target && ctx.valid) {
-    const resolution = resolveArtifact(ctx.shim, platform);
+    const resolution = ctx.artifactFor(platform);
     state.unsupported = resolution.supported ? nodeUnsupported(node) : resolution.reason;
     if (resolution.supported && state.unsupported === undefined) state.artifact = resolution.artifact;
   }

@@ -1,16 +1,16 @@
 // What the controller watches, declared as data (kube/watch.ts starts them): for each kind, where
 // it lives, how it is selected, which Shims a change wakes, and which changes matter at all.
 
-import type { CoreV1Event, KubernetesListObject, KubernetesObject, V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
+import type { CoreV1Event, KubernetesObject, V1Job, V1Node, V1Pod, V1RuntimeClass } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, SHIM_PLURAL } from '../../api/names.ts';
 import type { Shim } from '../../api/shim.ts';
-import type { ApiClients } from '../../kube/clients.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import type { WatchDeclaration } from '../../kube/watch.ts';
 import { INSTALLER_JOB_SELECTOR, installerJobIdentity } from '../installer-job/identity.ts';
 import { sandboxFailureConcerns } from '../planner/drift.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 import { nodeChangeMatters } from './observe.ts';
+import { slimJob, slimNode, slimPod } from './slim.ts';
 
 /** The controller's caches, one per watched kind. Custom objects (Shims) come back as plain JSON. */
 export interface Caches {
@@ -39,12 +39,11 @@ function shimOfInstallerObject(obj: KubernetesObject): string[] {
  * @param namespace the controller's own, where the installer Jobs and Pods run
  * @param shims the cached Shims, for events that concern Shims by what their spec names
  */
-export function controllerWatches(api: ApiClients, namespace: string, shims: () => Shim[]): Watches {
+export function controllerWatches(namespace: string, shims: () => Shim[]): Watches {
   return {
     shims: {
       kind: 'shims',
       path: `/apis/${API_GROUP}/${API_VERSION}/${SHIM_PLURAL}`,
-      list: () => api.custom.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: SHIM_PLURAL }) as Promise<KubernetesListObject<KubernetesObject>>,
       // The Shim, and the Shims whose handler ownership it may change: those naming the same
       // handler, and those waiting on a conflict (the owner may have moved to another handler).
       wakes: (obj) => {
@@ -63,7 +62,7 @@ export function controllerWatches(api: ApiClients, namespace: string, shims: () 
     nodes: {
       kind: 'nodes',
       path: '/api/v1/nodes',
-      list: () => api.core.listNode(),
+      slim: slimNode,
       // Any Shim may target any node.
       wakes: () => 'all',
       // Heartbeats and other status churn wake nothing.
@@ -72,29 +71,27 @@ export function controllerWatches(api: ApiClients, namespace: string, shims: () 
     jobs: {
       kind: 'jobs',
       path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+      slim: slimJob,
       labelSelector: INSTALLER_JOB_SELECTOR,
-      list: () => api.batch.listNamespacedJob({ namespace, labelSelector: INSTALLER_JOB_SELECTOR }),
       wakes: shimOfInstallerObject,
     },
     pods: {
       kind: 'pods',
       path: `/api/v1/namespaces/${namespace}/pods`,
+      slim: slimPod,
       labelSelector: INSTALLER_JOB_SELECTOR,
-      list: () => api.core.listNamespacedPod({ namespace, labelSelector: INSTALLER_JOB_SELECTOR }),
       wakes: shimOfInstallerObject,
     },
     sandboxfailures: {
       kind: 'events',
       path: '/api/v1/events',
       fieldSelector: SANDBOX_FAILURE_SELECTOR,
-      list: () => api.core.listEventForAllNamespaces({ fieldSelector: SANDBOX_FAILURE_SELECTOR }),
       // The Shims whose handler or name the message mentions (the planner decides whether it is drift).
       wakes: (event) => shims().filter((shim) => sandboxFailureConcerns(event.message ?? '', shim)).map((shim) => shim.metadata.name),
     },
     runtimeclasses: {
       kind: 'runtimeclasses',
       path: '/apis/node.k8s.io/v1/runtimeclasses',
-      list: () => api.node.listRuntimeClass(),
       // The Shim that owns it, and any Shim that wants its name (a conflict, or one to adopt).
       wakes: (rc) => {
         const owner = rc.metadata?.labels?.[RUNTIME_CLASS_SHIM_LABEL];
