@@ -29,8 +29,17 @@ export interface ControllerConfig {
   allowedArtifactLocations: ArtifactLocationPrefix[];
   /** SHIMKEEPER_REVERIFY_INTERVAL (a duration such as 24h, 90m or 3600s; 0 turns it off): how often an installed node is proven again. */
   reverifyAfterMs: number;
+  /** SHIMKEEPER_MAX_CONCURRENT_JOBS: installer Jobs running at once across all Shims and strategies (0: no cap). */
+  maxConcurrentJobs: number;
 }
 
+
+export const DEFAULT_MAX_CONCURRENT_JOBS = 100;
+
+function parseCount(name: string, value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new Error(`${name} must be a whole number (0 for no limit), not ${JSON.stringify(value)}`);
+  return Number(value.trim());
+}
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ControllerConfig {
   const installerImage = env['SHIMKEEPER_INSTALLER_IMAGE'];
@@ -50,6 +59,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ControllerConfig {
     allowedArtifactLocations: parseAllowedArtifactLocations(env['SHIMKEEPER_ALLOWED_ARTIFACT_URLS']),
     // Daily by default: a removed stanza that no pod has tripped over yet is found within a day.
     reverifyAfterMs: parseDuration('SHIMKEEPER_REVERIFY_INTERVAL', env['SHIMKEEPER_REVERIFY_INTERVAL'] ?? '24h'),
+    // Each running Job is a Pod and a Job in etcd and a containerd restart on a node: a recreate
+    // rollout over thousands of nodes must not start them all at once.
+    maxConcurrentJobs: parseCount('SHIMKEEPER_MAX_CONCURRENT_JOBS', env['SHIMKEEPER_MAX_CONCURRENT_JOBS'] ?? String(DEFAULT_MAX_CONCURRENT_JOBS)),
   };
 }
 
@@ -91,6 +103,7 @@ async function main(): Promise<void> {
     metrics,
     allowedArtifactLocations: config.allowedArtifactLocations,
     reverifyAfterMs: config.reverifyAfterMs,
+    maxConcurrentJobs: config.maxConcurrentJobs,
   });
   if (config.allowedArtifactLocations.length > 0) log.info('artifact locations restricted', { allowed: config.allowedArtifactLocations.map((p) => p.text) });
   const elector = new LeaderElector({

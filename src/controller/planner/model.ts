@@ -88,6 +88,11 @@ export interface PlannerInput {
   allowedArtifactLocations?: readonly ArtifactLocationPrefix[];
   /** Re-verify an installed node this long after its last verification (0 or absent: never). */
   reverifyAfterMs?: number;
+  /**
+   * The cluster-wide cap on installer Jobs running at once (SHIMKEEPER_MAX_CONCURRENT_JOBS), and how
+   * many other Shims' Jobs run now. Absent: no cap.
+   */
+  clusterJobs?: { limit: number; runningForOtherShims: number };
   now: Date;
 }
 

@@ -86,17 +86,33 @@ export interface NodeMarks {
 export function patchIfChanged(shimName: string, node: ObservedNode, before: NodeMarks, after: NodeMarks): PatchNodeAction | null {
   const observedVersion = node.labels?.[versionLabelKey(shimName)] ?? null;
   const versionLabel = desiredVersionLabel(after, observedVersion);
-  if (sameNodeShimStatus(before.record, after.record) && before.ready === after.ready && versionLabel === observedVersion) return null;
+  const record = recordToWrite(before.record, after.record);
+  if (sameNodeShimStatus(before.record, record) && before.ready === after.ready && versionLabel === observedVersion) return null;
   return {
     type: 'patchNode',
     node: node.name,
     readyLabelKey: readyLabelKey(shimName),
     readyLabel: after.ready ? true : null,
     statusAnnotationKey: statusAnnotationKey(shimName),
-    statusAnnotation: after.record,
+    statusAnnotation: record,
     versionLabelKey: versionLabelKey(shimName),
     versionLabel,
   };
+}
+
+function inMotion(record: NodeShimRecord | null): boolean {
+  return record?.state === 'installing' || record?.state === 'uninstalling';
+}
+
+/**
+ * The record the annotation gets. Work in progress is not written by itself: its running Job says
+ * so already, and not writing it keeps a rollout at three writes per node (create the Job, record
+ * its result, delete it). It is written when it has something to tell (a stuck installer Pod), and
+ * kept current once the annotation shows it (so a cleared `stuck` goes away).
+ */
+function recordToWrite(before: NodeShimRecord | null, after: NodeShimRecord | null): NodeShimRecord | null {
+  if (inMotion(after) && !after?.stuck && !inMotion(before)) return before;
+  return after;
 }
 
 function desiredVersionLabel(after: NodeMarks, observed: string | null): string | null {

@@ -64,7 +64,7 @@ export function plan(input: PlannerInput): Plan {
   const digest = new EventDigest();
   const nodes = liveNodes.map((node) => recordFinishedJobs(ctx, node, jobsByNode.get(node.name) ?? [], book, digest, outcomes));
   for (const state of nodes) noticeDrift(ctx, state, input.reverifyAfterMs ?? 0, book, wake);
-  const budget = rolloutBudget(ctx, nodes);
+  const budget = rolloutBudget(ctx, nodes, input.clusterJobs);
   admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book, digest);
   const status = shimStatus(ctx, nodes, budget, setup.runtimeClassConflict);
 

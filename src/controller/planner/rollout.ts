@@ -5,7 +5,7 @@
 import type { JobAction } from '../../api/installer-contract.ts';
 import { effectiveRolloutStrategy, type IntOrPercent } from '../../api/shim.ts';
 import { installerJobName } from '../installer-job/identity.ts';
-import type { CreateJobAction, ObservedJob } from './model.ts';
+import type { CreateJobAction, ObservedJob, PlannerInput } from './model.ts';
 import { containerdVersion, desiredReady, inProgressRecord, retryDueAt } from './node-plan.ts';
 import type { EventDigest } from './event-digest.ts';
 import type { NodeShimRecord } from './node-status.ts';
@@ -35,11 +35,13 @@ export interface RolloutBudget {
 
 /**
  * `rolling` allows maxUpdate nodes in flight, a percentage being of the nodes the Shim manages
- * (targets + nodes still holding the shim); `recreate` has no limit. The failure budget is derived
+ * (targets + nodes still holding the shim); `recreate` has no limit of its own. Either way the
+ * cluster-wide cap on installer Jobs, less the other Shims' running Jobs, bounds it: a 5,000-node
+ * `recreate` must not put 5,000 Jobs and Pods into etcd at once. The failure budget is derived
  * from the nodes' annotations, not stored: a new revision, a larger budget, or removing a failed
  * node's annotation resumes.
  */
-export function rolloutBudget(ctx: PassContext, nodes: readonly NodeState[]): RolloutBudget {
+export function rolloutBudget(ctx: PassContext, nodes: readonly NodeState[], clusterJobs?: PlannerInput['clusterJobs']): RolloutBudget {
   const strategy = effectiveRolloutStrategy(ctx.valid ? ctx.shim.spec : { ...ctx.shim.spec, rolloutStrategy: undefined });
   const targets = nodes.filter((n) => n.target);
   const managedCount = nodes.filter((n) => n.target || n.current !== null).length;
@@ -47,8 +49,11 @@ export function rolloutBudget(ctx: PassContext, nodes: readonly NodeState[]): Ro
   const failedAtDesired = targets.filter(
     (n) => n.artifact && n.current?.state === 'failed' && n.current.revision === n.artifact.revision,
   ).length;
+  const byStrategy = strategy.type === 'recreate' ? Number.POSITIVE_INFINITY : resolveIntOrPercent(strategy.maxUpdate, managedCount);
+  // Whatever the strategy asks, the cluster holds at most clusterJobs.limit installer Jobs at once.
+  const byCluster = clusterJobs ? Math.max(0, clusterJobs.limit - clusterJobs.runningForOtherShims) : Number.POSITIVE_INFINITY;
   return {
-    maxInFlight: strategy.type === 'recreate' ? Number.POSITIVE_INFINITY : resolveIntOrPercent(strategy.maxUpdate, managedCount),
+    maxInFlight: Math.min(byStrategy, byCluster),
     failureBudget,
     failedAtDesired,
     paused: !ctx.deleting && ctx.valid && failedAtDesired >= failureBudget,

@@ -55,6 +55,8 @@ export interface ControllerOptions {
   allowedArtifactLocations?: readonly ArtifactLocationPrefix[];
   /** Re-verify installed nodes this long after they were last proven (0: never). */
   reverifyAfterMs?: number;
+  /** Installer Jobs running at once, all Shims together (0: no cap). */
+  maxConcurrentJobs?: number;
 }
 
 export class ShimController {
@@ -169,6 +171,7 @@ export class ShimController {
       shims: this.shimList(),
       allowedArtifactLocations: this.options.allowedArtifactLocations ?? [],
       reverifyAfterMs: this.options.reverifyAfterMs ?? 0,
+      maxConcurrentJobs: this.options.maxConcurrentJobs ?? 0,
     });
     if (input.jobs.some((job) => job.awaitingResult)) this.queue.addAfter(name, AWAITING_RESULT_POLL_MS);
     const result = plan(input);

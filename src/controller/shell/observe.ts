@@ -69,6 +69,14 @@ export interface PlannerContext {
   allowedArtifactLocations?: readonly ArtifactLocationPrefix[];
   /** SHIMKEEPER_REVERIFY_INTERVAL in ms (0: never). */
   reverifyAfterMs?: number;
+  /** SHIMKEEPER_MAX_CONCURRENT_JOBS: installer Jobs running at once, all Shims together (0 or absent: no cap). */
+  maxConcurrentJobs?: number;
+}
+
+/** A Job neither complete nor failed, nor being deleted, holds a slot of the cluster-wide cap. */
+function jobRunning(job: V1Job): boolean {
+  if (job.metadata?.deletionTimestamp) return false;
+  return !(job.status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
 }
 
 /** Everything the planner needs about one Shim, from the caches. */
@@ -79,8 +87,8 @@ export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: stri
     const uid = pod.metadata?.labels?.[JOB_UID_LABEL];
     if (uid) podsByJobUid.set(uid, [...(podsByJobUid.get(uid) ?? []), pod]);
   }
-  const jobs = caches.jobs
-    .list(namespace)
+  const allJobs = caches.jobs.list(namespace);
+  const jobs = allJobs
     .filter((job) => installerJobIdentity(job)?.shim === name)
     .map((job) => observeJob(job, podsByJobUid.get(job.metadata?.uid ?? '') ?? [], now))
     .filter((job): job is ObservedJob => job !== null);
@@ -98,5 +106,9 @@ export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: stri
   if (context.reverifyAfterMs) input.reverifyAfterMs = context.reverifyAfterMs;
   if (context.shims) input.otherShims = context.shims.filter((other) => other.metadata.name !== name);
   if (context.allowedArtifactLocations?.length) input.allowedArtifactLocations = context.allowedArtifactLocations;
+  if (context.maxConcurrentJobs) {
+    const runningForOtherShims = allJobs.filter((job) => jobRunning(job) && installerJobIdentity(job)?.shim !== name).length;
+    input.clusterJobs = { limit: context.maxConcurrentJobs, runningForOtherShims };
+  }
   return input;
 }
