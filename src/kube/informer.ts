@@ -36,6 +36,8 @@ export interface InformerSpec<T extends KubernetesObject> extends ListQuery {
   handlers: InformerHandlers<T>;
   /** Counts LIST pages and watch (re)starts, for metrics. */
   onRequest?: (verb: 'list' | 'watch') => void;
+  /** The server ends each watch after 1-2× this many seconds (default WATCH_TIMEOUT_SECONDS). */
+  watchTimeoutSeconds?: number;
 }
 
 /** The server ends a watch after this long (randomised like client-go's 5-10 min) and it is resumed. */
@@ -97,7 +99,7 @@ export function startInformer<T extends KubernetesObject>(kc: KubeConfig, spec: 
   /** Watches from `resourceVersion` until the server ends the watch; Gone when that version is too old. */
   const watchOnce = async () => {
     let gone = false;
-    const timeoutSeconds = Math.round(WATCH_TIMEOUT_SECONDS * (1 + Math.random()));
+    const timeoutSeconds = Math.round((spec.watchTimeoutSeconds ?? WATCH_TIMEOUT_SECONDS) * (1 + Math.random()));
     const query: Record<string, string> = { resourceVersion: resourceVersion ?? '', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) };
     if (spec.labelSelector) query['labelSelector'] = spec.labelSelector;
     if (spec.fieldSelector) query['fieldSelector'] = spec.fieldSelector;

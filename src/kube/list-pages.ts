@@ -12,6 +12,8 @@ export interface ListQuery {
   labelSelector?: string;
   /** Server-side field selector, e.g. `reason=FailedCreatePodSandBox` for Events. */
   fieldSelector?: string;
+  /** Objects per LIST page (default LIST_PAGE_SIZE). */
+  pageSize?: number;
 }
 
 export const LIST_PAGE_SIZE = 500;
@@ -39,7 +41,7 @@ export async function listPages<T extends KubernetesObject>(kc: KubeConfig, quer
   let continueToken: string | undefined;
   for (;;) {
     const url = new URL(server + query.path);
-    url.searchParams.set('limit', String(LIST_PAGE_SIZE));
+    url.searchParams.set('limit', String(query.pageSize ?? LIST_PAGE_SIZE));
     if (query.labelSelector) url.searchParams.set('labelSelector', query.labelSelector);
     if (query.fieldSelector) url.searchParams.set('fieldSelector', query.fieldSelector);
     if (continueToken) url.searchParams.set('continue', continueToken);
