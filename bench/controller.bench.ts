@@ -23,9 +23,12 @@
 // BENCH_CPU_PROF=1 runs the controller with --cpu-prof and prints its hottest functions.
 // Other knobs: BENCH_ROLLOUT_TIMEOUT_SECONDS (default 900 per size), BENCH_CREATE_CONCURRENCY (32),
 // BENCH_AUDIT=0 (no audit log), BENCH_KEEP=1 (keep logs and profiles; always kept on failure),
-// BENCH_MAX_UPDATE, BENCH_JOB_DELAY_MS (50), BENCH_CONTROLLER_NODE_OPTIONS (e.g. --max-old-space-size=192).
+// BENCH_MAX_UPDATE, BENCH_JOB_DELAY_MS (50), BENCH_CONTROLLER_NODE_OPTIONS (default: the Deployment's NODE_OPTIONS),
+// BENCH_STRATEGY (rolling|recreate), BENCH_CHURN_SECONDS (60: each node's heartbeat period in the steady window).
+// The controller runs compiled (dist/, built first), as in its image.
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,7 +56,13 @@ const AUDIT = process.env['BENCH_AUDIT'] !== '0';
 const CPU_PROF = process.env['BENCH_CPU_PROF'] === '1';
 const KEEP = process.env['BENCH_KEEP'] === '1';
 /** Extra Node options for the controller process only, e.g. --max-old-space-size=192. */
-const CONTROLLER_NODE_OPTIONS = process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ?? '';
+/** The controller's Node options: BENCH_CONTROLLER_NODE_OPTIONS, else the Deployment's own (manifests/deployment.yaml). */
+const CONTROLLER_NODE_OPTIONS = process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ?? deploymentNodeOptions();
+
+function deploymentNodeOptions(): string {
+  const manifest = readFileSync(new URL('../manifests/deployment.yaml', import.meta.url), 'utf8');
+  return /name: NODE_OPTIONS\s*\n\s*value: "([^"]*)"/.exec(manifest)?.[1] ?? '';
+}
 /** Before the steady window: the controller's write counter must stay still this long (at most SETTLE_MAX_MS). */
 const SETTLE_QUIET_MS = 5_000;
 const SETTLE_MAX_MS = 60_000;
@@ -454,6 +463,7 @@ async function runSize(n: number): Promise<Result> {
     // The controller, with the production lease timings (the harness's are shortened for tests).
     const controllerStart = Date.now();
     controller = await startControllerProcess({
+      compiled: true,
       kubeconfigPath: controllerKubeconfig,
       namespace: NAMESPACE,
       identity: 'bench-controller',
@@ -658,6 +668,8 @@ async function runSize(n: number): Promise<Result> {
 // ---------- main ----------
 
 console.log(`controller benchmark: sizes ${SIZES.join(', ')}; ${STRATEGY === 'recreate' ? 'recreate' : `rolling maxUpdate ${JSON.stringify(MAX_UPDATE)}`}; heartbeat churn every ${CHURN_SECONDS} s per node in the steady window; Job delay ${JOB_DELAY_MS} ms; steady window ${STEADY_SECONDS} s; rollout timeout ${ROLLOUT_TIMEOUT_MS / 1000} s;${CPU_PROF ? ' controller CPU profile on;' : ''}${CONTROLLER_NODE_OPTIONS ? ` controller NODE_OPTIONS ${CONTROLLER_NODE_OPTIONS};` : ''} ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GB`);
+// The controller runs compiled, as its image runs it (no type stripping, which costs ~20 MB of RSS).
+execFileSync(path.join(REPO, 'node_modules/.bin/tsc'), ['-p', path.join(REPO, 'tsconfig.json')], { stdio: 'inherit' });
 const results: Result[] = [];
 for (const n of SIZES) results.push(await runSize(n));
 

@@ -2,7 +2,8 @@
 import { createServer, type Server } from 'node:http';
 import { parseAllowedArtifactLocations, type ArtifactLocationPrefix } from '../api/artifact-policy.ts';
 import os from 'node:os';
-import { KeepAliveKubeConfig } from '../kube/kubeconfig.ts';
+import { clusterAccessFromEnvironment } from '../kube/cluster-access.ts';
+import { KubeClient } from '../kube/rest.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { createLogger, type Level } from '../log.ts';
 import { parseDuration } from './duration.ts';
@@ -89,13 +90,11 @@ function serveHttp(port: number, metrics: ControllerMetrics, ready: () => boolea
 async function main(): Promise<void> {
   const config = configFromEnv(process.env);
   const log = createLogger({ level: config.logLevel, base: { component: 'shimkeeper-controller', identity: config.identity } });
-  const kc = new KeepAliveKubeConfig();
-  if (process.env['KUBECONFIG']) kc.loadFromFile(process.env['KUBECONFIG']);
-  else kc.loadFromCluster();
+  const client = new KubeClient(clusterAccessFromEnvironment(process.env));
 
   const metrics = new ControllerMetrics({ processMetrics: true });
   const controller = new ShimController({
-    kc,
+    client,
     namespace: config.namespace,
     job: { image: config.installerImage, imagePullPolicy: config.imagePullPolicy },
     identity: config.identity,
@@ -107,7 +106,7 @@ async function main(): Promise<void> {
   });
   if (config.allowedArtifactLocations.length > 0) log.info('artifact locations restricted', { allowed: config.allowedArtifactLocations.map((p) => p.text) });
   const elector = new LeaderElector({
-    kc,
+    client,
     namespace: config.namespace,
     name: config.leaseName,
     identity: config.identity,

@@ -1,7 +1,8 @@
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { listPages, type ListQuery } from './list-pages.ts';
-import { streamWatch, WatchHttpError, type WatchEventLine } from './watch-stream.ts';
+import { ApiError, type KubeClient } from './rest.ts';
+import { streamWatch, type WatchEventLine } from './watch-stream.ts';
 
 // A list+watch cache of one kind, in the manner of client-go's reflector: the first LIST comes in
 // pages, each object is slimmed to what the controller reads before it is kept (client-go's
@@ -57,7 +58,7 @@ function keyOf(obj: KubernetesObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
 
-export function startInformer<T extends KubernetesObject>(kc: KubeConfig, spec: InformerSpec<T>, log: Logger): CachedKind<T> {
+export function startInformer<T extends KubernetesObject>(client: KubeClient, spec: InformerSpec<T>, log: Logger): CachedKind<T> {
   const slim = spec.slim ?? withoutManagedFields;
   const objects = new Map<string, T>();
   let resourceVersion: string | undefined;
@@ -86,7 +87,7 @@ export function startInformer<T extends KubernetesObject>(kc: KubeConfig, spec: 
   /** Lists everything again, reporting the differences with the cache as events. */
   const relist = async () => {
     const seen = new Set<string>();
-    resourceVersion = await listPages<T>(kc, spec, (items) => {
+    resourceVersion = await listPages<T>(client, spec, (items) => {
       for (const raw of items) {
         const key = keyOf(raw);
         seen.add(key);
@@ -118,9 +119,9 @@ export function startInformer<T extends KubernetesObject>(kc: KubeConfig, spec: 
     spec.onRequest?.('watch');
     try {
       // An idle watch is normal (nothing changes); the server's own timeout ends it first.
-      await streamWatch(kc, { path: spec.path, query, idleTimeoutMs: (timeoutSeconds + 60) * 1000, onEvent }, abort.signal);
+      await streamWatch(client, { path: spec.path, query, idleTimeoutMs: (timeoutSeconds + 60) * 1000, onEvent }, abort.signal);
     } catch (error) {
-      if (error instanceof WatchHttpError && error.statusCode === 410) throw new Gone();
+      if (error instanceof ApiError && error.code === 410) throw new Gone();
       throw error;
     }
     if (gone) throw new Gone();

@@ -1,7 +1,8 @@
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiStatus, describeApiError } from './api-errors.ts';
 import type { Logger } from '../log.ts';
+import type { KubeClient } from './rest.ts';
 
 // Leader election on a coordination.k8s.io Lease, as client-go does it: the leader renews the
 // lease every retry period; a candidate takes it over only once it has not been renewed for the
@@ -9,7 +10,7 @@ import type { Logger } from '../log.ts';
 // both believe they won. A leader that cannot renew within the renew deadline stops leading.
 
 export interface LeaderElectionOptions {
-  kc: KubeConfig;
+  client: KubeClient;
   namespace: string;
   name: string;
   identity: string;
@@ -25,14 +26,14 @@ export interface LeaderCallbacks {
 }
 
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
-  private readonly options: Required<Omit<LeaderElectionOptions, 'kc' | 'log'>> & { log: Logger };
+  private readonly client: KubeClient;
+  private readonly options: Required<Omit<LeaderElectionOptions, 'client' | 'log'>> & { log: Logger };
   private leading = false;
   private stopped = false;
   private lastRenewed = 0;
 
   constructor(options: LeaderElectionOptions) {
-    this.api = options.kc.makeApiClient(CoordinationV1Api);
+    this.client = options.client;
     this.options = {
       leaseDurationSeconds: 15,
       renewDeadlineMs: 10_000,
@@ -79,10 +80,10 @@ export class LeaderElector {
     // A renewal still in flight may bump the lease under us: re-read and try again.
     for (let attempt = 1; attempt <= 3; attempt += 1) {
       try {
-        const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
+        const lease = await this.client.call<V1Lease>('GET', this.leasePath());
         if (lease.spec?.holderIdentity !== this.options.identity) return;
-        lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new V1MicroTime() };
-        await this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease });
+        lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: microTime() };
+        await this.client.call('PUT', this.leasePath(), { body: lease });
         return;
       } catch (error) {
         if (apiStatus(error) === 409 && attempt < 3) continue;
@@ -94,15 +95,14 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity, leaseDurationSeconds } = this.options;
-    const now = new V1MicroTime();
+    const now = microTime();
     let lease: V1Lease;
     try {
-      lease = await this.api.readNamespacedLease({ name, namespace });
+      lease = await this.client.call<V1Lease>('GET', this.leasePath());
     } catch (error) {
       if (apiStatus(error) !== 404) throw error;
-      await this.api.createNamespacedLease({
-        namespace,
-        body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
+      await this.client.call('POST', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, {
+        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
       });
       return true;
     }
@@ -121,11 +121,21 @@ export class LeaderElector {
     };
     try {
       // The read's resourceVersion travels with the object: a concurrent writer makes this fail.
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.client.call('PUT', this.leasePath(), { body: lease });
       return true;
     } catch (error) {
       if (apiStatus(error) === 409) return false;
       throw error;
     }
   }
+
+  private leasePath(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases/${this.options.name}`;
+  }
+}
+
+/** Now as a Kubernetes MicroTime: RFC 3339 with exactly six fractional digits. */
+function microTime(): Date {
+  // The API takes the string; the generated type says Date.
+  return new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
 }

@@ -1,11 +1,9 @@
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
-import { fetch } from 'undici';
+import { ApiError, type KubeClient } from './rest.ts';
 
-// One watch request, streamed line by line. client-node's Watch aborts a watch that stays silent
-// for 30 s, which on a quiet cluster means a new watch every 30 s per kind; here the server's own
-// timeoutSeconds ends a watch, and silence is only suspicious well after that.
+// One watch request, streamed line by line. The server's timeoutSeconds ends a watch; silence is
+// only suspicious well after that (client-node's Watch gave up after 30 s of it, which on a quiet
+// cluster meant a new watch every 30 s per kind).
 
 export interface WatchEventLine {
   type: string;
@@ -20,23 +18,8 @@ export interface WatchRequest {
   onEvent: (event: WatchEventLine) => void;
 }
 
-export class WatchHttpError extends Error {
-  readonly statusCode: number;
-  constructor(path: string, statusCode: number, body: string) {
-    super(`WATCH ${path}: ${statusCode} ${body.slice(0, 300)}`);
-    this.statusCode = statusCode;
-  }
-}
-
 /** Resolves when the server ends the watch; rejects on an HTTP or network error, or idleness. */
-export async function streamWatch(kc: KubeConfig, request: WatchRequest, signal: AbortSignal): Promise<void> {
-  const server = kc.getCurrentCluster()?.server;
-  if (!server) throw new Error('no current cluster in the kubeconfig');
-  const url = new URL(server + request.path);
-  url.searchParams.set('watch', 'true');
-  for (const [key, value] of Object.entries(request.query)) url.searchParams.set(key, value);
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  await kc.applySecurityAuthentication(ctx);
+export async function streamWatch(client: KubeClient, request: WatchRequest, signal: AbortSignal): Promise<void> {
   const idle = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const stillAlive = () => {
@@ -45,9 +28,18 @@ export async function streamWatch(kc: KubeConfig, request: WatchRequest, signal:
   };
   stillAlive();
   try {
-    const response = await fetch(url, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher(), signal: AbortSignal.any([signal, idle.signal]) });
-    if (response.status !== 200 || !response.body) throw new WatchHttpError(request.path, response.status, await response.text());
-    const lines = createInterface({ input: Readable.fromWeb(response.body), crlfDelay: Infinity });
+    const response = await client.stream(request.path, { query: { ...request.query, watch: 'true' }, signal: AbortSignal.any([signal, idle.signal]), bodyTimeoutMs: 0 });
+    if (response.statusCode !== 200) {
+      const text = await response.body.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON: keep the text
+      }
+      throw new ApiError('WATCH', request.path, response.statusCode, body);
+    }
+    const lines = createInterface({ input: response.body, crlfDelay: Infinity });
     for await (const line of lines) {
       stillAlive();
       if (line) request.onEvent(JSON.parse(line) as WatchEventLine);

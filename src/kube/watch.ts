@@ -2,10 +2,11 @@
 // keys a change wakes, and which changes matter at all. startWatch turns a declaration into a
 // self-restarting informer (informer.ts) whose events become wake-ups.
 
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { startInformer, type CachedKind } from './informer.ts';
 import type { ListQuery } from './list-pages.ts';
+import type { KubeClient } from './rest.ts';
 
 export interface WatchDeclaration<T extends KubernetesObject> extends ListQuery {
   /** The informer's name, and the `resource` its requests are counted under. */
@@ -28,13 +29,13 @@ export interface WatchHooks {
   log: Logger;
 }
 
-export function startWatch<T extends KubernetesObject>(kc: KubeConfig, watch: WatchDeclaration<T>, hooks: WatchHooks): CachedKind<T> {
+export function startWatch<T extends KubernetesObject>(client: KubeClient, watch: WatchDeclaration<T>, hooks: WatchHooks): CachedKind<T> {
   const changed = (obj: T, before?: T) => {
     if (watch.filter && !watch.filter(before, obj)) return;
     hooks.wake(watch.wakes(obj));
   };
   return startInformer<T>(
-    kc,
+    client,
     {
       name: watch.kind,
       path: watch.path,

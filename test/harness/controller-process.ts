@@ -9,6 +9,8 @@ import { launch, terminate } from '../../local-cluster/processes.ts';
 // mid-rollout (SIGKILL, no goodbye) and start another.
 
 const MAIN = fileURLToPath(new URL('../../src/controller/main.ts', import.meta.url));
+/** The controller as its image runs it: compiled by `tsc` (npm run build), no type stripping at start. */
+const MAIN_COMPILED = fileURLToPath(new URL('../../dist/src/controller/main.js', import.meta.url));
 
 export interface ControllerProcess {
   identity: string;
@@ -32,10 +34,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startControllerProcess(options: { kubeconfigPath: string; namespace: string; identity: string; logDir: string; env?: Record<string, string> }): Promise<ControllerProcess> {
+export async function startControllerProcess(options: { kubeconfigPath: string; namespace: string; identity: string; logDir: string; env?: Record<string, string>; compiled?: boolean }): Promise<ControllerProcess> {
   const port = await freePort();
   const logPath = path.join(options.logDir, `controller-${options.identity}.log`);
-  const child = launch([process.execPath, MAIN], logPath, {
+  const child = launch([process.execPath, options.compiled ? MAIN_COMPILED : MAIN], logPath, {
     env: {
       ...process.env,
       KUBECONFIG: options.kubeconfigPath,

@@ -5,7 +5,9 @@ import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1ConfigMa
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
+import { kubeconfigAccess } from '../../src/kube/cluster-access.ts';
 import { startInformer, type CachedKind } from '../../src/kube/informer.ts';
+import { KubeClient } from '../../src/kube/rest.ts';
 import { createLogger } from '../../src/log.ts';
 
 const NAMESPACE = 'informer-test';
@@ -44,7 +46,7 @@ describe('informer on a real kube-apiserver', () => {
 
   it('lists in pages and keeps only the slim part of each object', async () => {
     informer = startInformer<V1ConfigMap>(
-      kc,
+      new KubeClient(kubeconfigAccess(server.kubeconfigPath)),
       {
         name: 'configmaps',
         path: `/api/v1/namespaces/${NAMESPACE}/configmaps`,

@@ -2,12 +2,13 @@
 // watching): list again and report the differences with its cache as adds, updates and deletes.
 // A real apiserver only compacts on its own schedule, so this plays the apiserver's side of that
 // exchange over HTTP; test/integration/informer.test.ts covers paging and resuming on a real one.
-import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startInformer, type CachedKind } from '../../src/kube/informer.ts';
+import { KubeClient } from '../../src/kube/rest.ts';
 import { createLogger } from '../../src/log.ts';
 
 type Obj = KubernetesObject & { data?: string };
@@ -45,16 +46,10 @@ describe('informer after 410 Gone', () => {
       // Later watches stay open and quiet.
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-      users: [{ name: 'u', token: 't' }],
-      contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
-      currentContext: 'c',
-    });
+    const client = new KubeClient({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't' });
     const events: string[] = [];
     informer = startInformer<Obj>(
-      kc,
+      client,
       {
         name: 'things',
         path: '/api/v1/things',

@@ -3,6 +3,7 @@ import type { InstallerErrorCode } from '../../src/api/installer-contract.ts';
 import { describe, expect, it } from 'vitest';
 import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
 import { FINALIZER, type ObservedRuntimeClass } from '../../src/controller/planner/model.ts';
+import { parseNodeShimStatus } from '../../src/controller/planner/node-status.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../../src/controller/planner/runtime-class.ts';
 import { FakeCluster, SHA_A, SHA_B, T0, URL_B, condition, expectIdle, makeNode, makeShim, nodeNames, ofType, planFlat } from './planner-fixtures.ts';
 
@@ -213,8 +214,11 @@ describe('a failed upgrade and the ready label', () => {
     const installed = cluster.record('node-a')!;
     cluster.shim!.spec.fetchStrategy.anonHttp = { location: URL_B, sha256: SHA_B };
     cluster.shim!.metadata.generation = 2;
-    cluster.step();
-    expect(cluster.record('node-a')).toMatchObject({ state: 'installing', workingRevision: installed.revision });
+    const started = cluster.step();
+    // The upgrade runs without a node write: the annotation still shows the working install.
+    expect(ofType(started.actions, 'createJob')).toHaveLength(1);
+    expect(ofType(started.actions, 'patchNode')).toEqual([]);
+    expect(cluster.record('node-a')).toEqual(installed);
     expect(cluster.ready('node-a')).toBe(true);
     cluster.finishJob(cluster.running()[0]!.name, { ok: false, code, error: 'it went wrong' });
     cluster.step();
@@ -233,5 +237,24 @@ describe('a failed upgrade and the ready label', () => {
     expect(cluster.record('node-a')).toMatchObject({ state: 'failed' });
     expect(cluster.record('node-a')?.workingRevision).toBeUndefined();
     expect(cluster.ready('node-a')).toBe(false);
+  });
+});
+
+describe('a failed attempt, without an in-progress record on the node', () => {
+  it('records the version, sha256 and containerd it was attempted with', () => {
+    const cluster = new FakeCluster(makeShim(), [makeNode('node-a')]);
+    cluster.step();
+    const job = cluster.running()[0]!;
+    expect(parseNodeShimStatus(cluster.nodes.get('node-a')!.annotations?.[statusAnnotationKey('spin')])).toBeNull();
+    cluster.finishJob(job.name, { ok: false, error: 'download failed', code: 'DownloadFailed' });
+    cluster.step();
+    expect(parseNodeShimStatus(cluster.nodes.get('node-a')!.annotations?.[statusAnnotationKey('spin')])).toMatchObject({
+      state: 'failed',
+      version: '0.19.0',
+      revision: job.revision,
+      sha256: SHA_A,
+      containerd: '1.7.24',
+      failures: 1,
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { versionLabelKey } from '../../src/api/names.ts';
 import { versionLabelValue } from '../../src/controller/planner/pass.ts';
-import { FakeCluster, makeNode, makeShim, SHA_B, URL_B } from './planner-fixtures.ts';
+import { FakeCluster, makeNode, makeShim, ofType, SHA_B, URL_B } from './planner-fixtures.ts';
 
 // The node label <shim>.shim.runtime.shimkeeper.dev/version (DESIGN.md): the version a node runs,
 // for `kubectl get nodes -L`; it changes only when a new version is proven, and goes with the shim.
@@ -16,8 +16,11 @@ describe('the version label', () => {
 
     cluster.shim!.spec.fetchStrategy.anonHttp = { location: URL_B, sha256: SHA_B };
     cluster.shim!.spec.version = '0.20.0';
-    cluster.step();
-    expect(cluster.record('node-a')?.state).toBe('installing');
+    const upgrade = cluster.step();
+    expect(ofType(upgrade.actions, 'createJob')).toHaveLength(1);
+    expect(ofType(upgrade.actions, 'patchNode')).toEqual([]);
+    expect(cluster.running()).toHaveLength(1);
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installed', version: '0.19.0' });
     expect(versionOf(cluster, 'node-a')).toBe('0.19.0');
     cluster.settle();
     expect(versionOf(cluster, 'node-a')).toBe('0.20.0');

@@ -76,13 +76,12 @@ describe('first reconcile of a new Shim', () => {
       version: '0.19.0',
       artifact: { url: expect.stringContaining('v0.19.0'), sha256: SHA_A, revision: revisionA() },
     });
-    const patches = ofType(actions, 'patchNode');
-    expect(patches).toEqual([
-      expect.objectContaining({ node: 'node-a', readyLabel: null, statusAnnotation: expect.objectContaining({ state: 'installing', revision: revisionA(), time: '2026-01-01T00:00:00Z' }) }),
-    ]);
-    // The Job exists before its node is marked installing.
-    expect(actions.findIndex((a) => a.type === 'createJob')).toBeLessThan(actions.findIndex((a) => a.type === 'patchNode'));
+    // The running Job says the install is in progress: its node's labels do not change, so the
+    // node is not written.
+    expect(ofType(actions, 'patchNode')).toEqual([]);
+    expect(cluster.nodes.get('node-a')!.annotations).toEqual({});
     expect(status).toMatchObject({ observedGeneration: 1, nodes: 3, nodesReady: 0, nodesUpdated: 0, nodesFailed: 0 });
+    expect(status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut', message: '0 of 3 updated, 1 in progress' });
     expect(status.revisions).toEqual([{ platform: 'linux/amd64', revision: revisionA() }]);
     expect(ofType(actions, 'updateStatus')).toHaveLength(1);
   });
@@ -92,6 +91,66 @@ describe('first reconcile of a new Shim', () => {
     cluster.step();
     cluster.advance(5_000);
     expectIdle(cluster.plan());
+  });
+});
+
+describe('writes per node', () => {
+  it('a first install writes the node three times: Job create, result, Job delete', () => {
+    const names = nodeNames(2);
+    const cluster = new FakeCluster(makeShim(), names.map((n) => makeNode(n)));
+    const writes = new Map<string, string[]>(names.map((n) => [n, []]));
+    for (let round = 0; ; round++) {
+      expect(round).toBeLessThan(20);
+      const { actions } = cluster.step();
+      for (const action of actions) {
+        if (action.type === 'createJob' || action.type === 'patchNode' || action.type === 'deleteJob') writes.get(action.node)!.push(action.type);
+      }
+      if (actions.length === 0 && cluster.running().length === 0) break;
+      cluster.advance(1_000);
+      for (const job of cluster.running()) cluster.finishJob(job.name);
+    }
+    for (const name of names) {
+      expect(writes.get(name), name).toEqual(['createJob', 'patchNode', 'deleteJob']);
+      expect(cluster.record(name)).toMatchObject({ state: 'installed', revision: revisionA() });
+      expect(cluster.ready(name)).toBe(true);
+    }
+    expect(cluster.shim?.status).toMatchObject({ nodesReady: 2, nodesUpdated: 2 });
+  });
+
+  it("writes a stuck Job's record with stuck, and drops stuck from it once the Pod moves", () => {
+    const cluster = new FakeCluster(makeShim(), [makeNode('node-a')]);
+    expect(ofType(cluster.step().actions, 'patchNode')).toEqual([]);
+    const running = cluster.running()[0]!;
+    running.stuck = 'ImagePullBackOff: Back-off pulling image "registry.example.com/shimkeeper-installer:v1"';
+    cluster.advance(30_000);
+
+    const stuck = cluster.step();
+    expect(ofType(stuck.actions, 'patchNode')).toEqual([
+      expect.objectContaining({
+        node: 'node-a',
+        readyLabel: null,
+        versionLabel: null,
+        statusAnnotation: expect.objectContaining({ state: 'installing', revision: running.revision, stuck: running.stuck }),
+      }),
+    ]);
+    const stuckRecord = cluster.record('node-a')!;
+    expect(stuckRecord).toMatchObject({ state: 'installing', revision: running.revision, stuck: running.stuck });
+    // Written once: replanning while it stays stuck writes nothing more to the node.
+    cluster.advance(30_000);
+    expect(ofType(cluster.step().actions, 'patchNode')).toEqual([]);
+
+    delete running.stuck;
+    cluster.advance(30_000);
+    const moving = cluster.step();
+    const { stuck: _dropped, ...unstuck } = stuckRecord;
+    expect(ofType(moving.actions, 'patchNode')).toEqual([expect.objectContaining({ node: 'node-a', readyLabel: null, statusAnnotation: unstuck })]);
+    expect(cluster.record('node-a')).toEqual(unstuck);
+    expect(ofType(cluster.step().actions, 'patchNode')).toEqual([]);
+
+    cluster.finishJob(running.name);
+    cluster.step();
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installed', revision: running.revision });
+    expect(cluster.record('node-a')).not.toHaveProperty('stuck');
   });
 });
 
@@ -150,17 +209,29 @@ describe('rolling rollout', () => {
     cluster.shim!.spec.version = '0.20.0';
     cluster.shim!.metadata.generation = 2;
 
+    const installedBefore = cluster.record('node-a');
     const first = cluster.step();
     const jobs = ofType(first.actions, 'createJob');
     expect(jobs).toHaveLength(1);
+    expect(jobs[0]!.node).toBe('node-a');
     expect(jobs[0]!.revision).not.toBe(oldRevision);
+    // Nothing writes node-a while its upgrade runs: the ready label stays, the annotation still
+    // shows the working install, and the status counts the node in progress.
+    expect(ofType(first.actions, 'patchNode')).toEqual([]);
     expect(cluster.ready('node-a')).toBe(true);
-    expect(cluster.record('node-a')).toMatchObject({ state: 'installing', version: '0.20.0' });
+    expect(cluster.record('node-a')).toEqual(installedBefore);
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installed', version: '0.19.0', revision: oldRevision });
     expect(cluster.shim?.status).toMatchObject({ observedGeneration: 2, nodesReady: 4, nodesUpdated: 0 });
     expect(condition(cluster, 'Ready')).toMatchObject({ status: 'False', reason: 'NodesNotUpdated' });
-    expect(condition(cluster, 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut' });
+    expect(condition(cluster, 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut', message: '0 of 4 updated, 1 in progress' });
 
-    cluster.settle({ invariant: (c) => expect(c.inFlight()).toBeLessThanOrEqual(1) });
+    // Every node keeps its label through its own upgrade and everyone else's.
+    cluster.settle({
+      invariant: (c) => {
+        expect(c.inFlight()).toBeLessThanOrEqual(1);
+        for (const name of names) expect(c.ready(name), name).toBe(true);
+      },
+    });
     for (const name of names) expect(cluster.record(name)).toMatchObject({ state: 'installed', version: '0.20.0', revision: jobs[0]!.revision });
     expect(condition(cluster, 'Ready')).toMatchObject({ status: 'True' });
   });
@@ -194,8 +265,10 @@ describe('rolling rollout', () => {
     const created = ofType(actions, 'createJob');
     expect(created).toHaveLength(1);
     expect(created[0]!.revision).not.toBe(job.revision);
-    // First the result of the old Job, then the new installing state.
-    expect(ofType(actions, 'patchNode').map((p) => p.statusAnnotation?.state)).toEqual(['installed', 'installing']);
+    // The result of the old Job is the node's only patch; the new Job says the install runs.
+    expect(ofType(actions, 'patchNode').map((p) => p.statusAnnotation?.state)).toEqual(['installed']);
+    expect(actions.filter((a) => 'node' in a && a.node === 'node-a' && a.type !== 'emitEvent').map((a) => a.type)).toEqual(['patchNode', 'deleteJob', 'createJob']);
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installed', revision: job.revision });
     expect(cluster.ready('node-a')).toBe(true);
   });
 });
@@ -224,16 +297,42 @@ describe('failures, pause and backoff', () => {
     const cluster = new FakeCluster(makeShim(), nodeNames(3).map((n) => makeNode(n)));
     cluster.settle({ failNodes: new Set(['node-a']) });
     expect(condition(cluster, 'Progressing')?.reason).toBe('RolloutPaused');
+    const failedBefore = cluster.record('node-a');
     cluster.shim!.spec.fetchStrategy.anonHttp = { location: URL_B, sha256: SHA_B };
     cluster.shim!.metadata.generation = 2;
-    const { actions } = cluster.step();
+    const { actions, status } = cluster.step();
     expect(ofType(actions, 'createJob').map((j) => j.node)).toEqual(['node-a']);
-    expect(cluster.record('node-a')).toMatchObject({ state: 'installing' });
-    expect(cluster.record('node-a')?.failures).toBeUndefined();
+    // The node is not written while its retry runs: the annotation keeps the old revision's
+    // failure, which no longer counts (the node is in progress at the new revision).
+    expect(ofType(actions, 'patchNode')).toEqual([]);
+    expect(cluster.record('node-a')).toEqual(failedBefore);
+    expect(status).toMatchObject({ nodesFailed: 0, failingNodes: [] });
+    expect(status.conditions?.find((c) => c.type === 'Degraded')?.status).toBe('False');
+    expect(status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut', message: expect.stringContaining('1 in progress') });
     expect(cluster.events.some((e) => e.reason === 'RolloutResumed')).toBe(true);
     cluster.settle();
     expect(cluster.shim?.status).toMatchObject({ nodesUpdated: 3, nodesFailed: 0 });
     expect(condition(cluster, 'Degraded')?.status).toBe('False');
+  });
+
+  it('counts the failures of a new revision from one again', () => {
+    const shim = makeShim({ rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: 1 }, maxFailedNodes: 2 } });
+    const cluster = new FakeCluster(shim, [makeNode('node-a')]);
+    cluster.step();
+    cluster.finishJob(cluster.running()[0]!.name, { ok: false });
+    cluster.step();
+    cluster.advance(backoffMs(1));
+    cluster.step();
+    cluster.finishJob(cluster.running()[0]!.name, { ok: false });
+    cluster.step();
+    expect(cluster.record('node-a')).toMatchObject({ state: 'failed', revision: revisionA(), failures: 2 });
+
+    cluster.shim!.spec.fetchStrategy.anonHttp = { location: URL_B, sha256: SHA_B };
+    const [job] = ofType(cluster.step().actions, 'createJob');
+    expect(job!.revision).not.toBe(revisionA());
+    cluster.finishJob(job!.jobName, { ok: false });
+    cluster.step();
+    expect(cluster.record('node-a')).toMatchObject({ state: 'failed', revision: job!.revision, failures: 1 });
   });
 
   it('resumes when maxFailedNodes is raised, and removing a failed node annotation retries it', () => {
@@ -269,7 +368,12 @@ describe('failures, pause and backoff', () => {
     cluster.advance(1_000);
     const retry = cluster.step();
     expect(ofType(retry.actions, 'createJob').map((j) => j.jobName)).toEqual([jobName]); // same deterministic name
-    expect(cluster.record('node-a')).toMatchObject({ state: 'installing', failures: 1 });
+    // The retry is not written to the node: the annotation keeps the failure (and its count) the
+    // retry's result builds on; the status counts the node in progress.
+    expect(ofType(retry.actions, 'patchNode')).toEqual([]);
+    expect(cluster.record('node-a')).toMatchObject({ state: 'failed', failures: 1, message: 'download failed' });
+    expect(retry.status).toMatchObject({ nodesFailed: 0 });
+    expect(condition(cluster, 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut', message: '0 of 1 updated, 1 in progress' });
 
     cluster.finishJob(jobName, { ok: false, error: 'download failed again' });
     const second = cluster.step();
@@ -352,11 +456,18 @@ describe('targets coming and going', () => {
   it('uninstalls from a node that stops being a target, removing the label at once', () => {
     const cluster = new FakeCluster(makeShim(), nodeNames(2).map((n) => makeNode(n)));
     cluster.settle();
+    const installed = cluster.record('node-b');
     delete cluster.nodes.get('node-b')!.labels!.spin;
     const { actions } = cluster.step();
     expect(ofType(actions, 'createJob')).toMatchObject([{ node: 'node-b', action: 'uninstall', revision: revisionA() }]);
+    // One patch takes the labels off before the uninstall Job is created; it carries the
+    // annotation as observed (the running Job says the uninstall is in progress).
+    expect(ofType(actions, 'patchNode')).toEqual([
+      expect.objectContaining({ node: 'node-b', readyLabel: null, versionLabel: null, statusAnnotation: installed }),
+    ]);
+    expect(actions.findIndex((a) => a.type === 'patchNode')).toBeLessThan(actions.findIndex((a) => a.type === 'createJob'));
     expect(cluster.ready('node-b')).toBe(false);
-    expect(cluster.record('node-b')).toMatchObject({ state: 'uninstalling' });
+    expect(cluster.record('node-b')).toEqual(installed);
     cluster.settle();
     expect(cluster.record('node-b')).toBeNull();
     expect(cluster.shim?.status).toMatchObject({ nodes: 1, nodesUpdated: 1 });

@@ -70,12 +70,29 @@ export interface NodeState {
   busy: boolean;
   /** Why an installed node is checked again (drift.ts); set by the drift phase. */
   recheck?: string;
+  /** The version label once this pass's writes so far are applied (absent: as observed). */
+  versionLabel?: string | null;
+}
+
+/** A node's record and labels as planned so far, to plan the next write from. */
+export function plannedMarks(state: NodeState): NodeMarks {
+  return { record: state.current, ready: state.ready, ...(state.versionLabel !== undefined ? { versionLabel: state.versionLabel } : {}) };
+}
+
+/** Books a node write (if any is needed) and remembers the version label it leaves. */
+export function writeMarks(ctx: { shimName: string }, state: NodeState, before: NodeMarks, book: NodeWorkBook): void {
+  const patch = patchIfChanged(ctx.shimName, state.node, before, { record: state.current, ready: state.ready });
+  if (!patch) return;
+  state.versionLabel = patch.versionLabel;
+  book.write(state.node.name, patch);
 }
 
 /** A node's record and ready label, before or after a step. */
 export interface NodeMarks {
   record: NodeShimRecord | null;
   ready: boolean;
+  /** The version label as planned so far in this pass; absent: as observed on the node. */
+  versionLabel?: string | null;
 }
 
 /**
@@ -84,7 +101,7 @@ export interface NodeMarks {
  * while an upgrade runs or after one failed and left it working, none otherwise.
  */
 export function patchIfChanged(shimName: string, node: ObservedNode, before: NodeMarks, after: NodeMarks): PatchNodeAction | null {
-  const observedVersion = node.labels?.[versionLabelKey(shimName)] ?? null;
+  const observedVersion = before.versionLabel !== undefined ? before.versionLabel : (node.labels?.[versionLabelKey(shimName)] ?? null);
   const versionLabel = desiredVersionLabel(after, observedVersion);
   const record = recordToWrite(before.record, after.record);
   if (sameNodeShimStatus(before.record, record) && before.ready === after.ready && versionLabel === observedVersion) return null;

@@ -40,9 +40,9 @@ import {
   type PlannerInput,
   type ShimAction,
 } from './model.ts';
-import { desiredReady, finishedJobOutcome, inProgressRecord, nodeUnsupported, runningJobDetails } from './node-plan.ts';
+import { containerdVersion, desiredReady, finishedJobOutcome, inProgressRecord, nodeUnsupported, runningJobDetails } from './node-plan.ts';
 import { parseNodeShimStatus, redactRecord, type NodeShimRecord } from './node-status.ts';
-import { NodeWorkBook, WakeUp, passContext, patchIfChanged, type NodeState, type PassContext } from './pass.ts';
+import { NodeWorkBook, WakeUp, passContext, plannedMarks, writeMarks, type NodeState, type PassContext } from './pass.ts';
 import { admit, pickCandidates, rolloutBudget, type RolloutBudget } from './rollout.ts';
 import { planRuntimeClasses } from './runtime-class.ts';
 import { computeStatus, statusDiffers, type NodeOutcome } from './status.ts';
@@ -132,10 +132,10 @@ function noticeDrift(ctx: PassContext, state: NodeState, reverifyAfterMs: number
   const signals = driftSignals(ctx, state, reverifyAfterMs, wake);
   if (signals.recheck) state.recheck = signals.recheck;
   if (!signals.suspect || state.current?.suspect) return;
-  const before = { record: state.current, ready: state.ready };
+  const before = plannedMarks(state);
   state.current = { ...state.current!, suspect: signals.suspect };
   state.ready = false;
-  book.write(state.node.name, patchIfChanged(ctx.shimName, state.node, before, { record: state.current, ready: false }));
+  writeMarks(ctx, state, before, book);
   book.event(state.node.name, { eventType: 'Warning', reason: 'DriftSuspected', message: `${signals.suspect}; re-installing to repair or prove it` });
 }
 
@@ -144,6 +144,28 @@ function withStuck(record: NodeShimRecord, stuck: string | undefined): NodeShimR
   if (record.stuck === stuck) return record;
   const { stuck: _was, ...rest } = record;
   return stuck ? { ...rest, stuck: redactSecrets(stuck) } : rest;
+}
+
+/**
+ * The record a finished Job's outcome builds on. Work in progress is not written to the node
+ * (pass.ts, recordToWrite), so for an install of another revision than the node's record it is
+ * rebuilt here, as the Job's start planned it: a failure then still records the version, sha256
+ * and containerd it was attempted with.
+ */
+function attemptRecord(ctx: PassContext, state: NodeState, job: ObservedJob): NodeShimRecord | null {
+  if (job.action !== 'install' || state.current?.revision === job.revision) return state.current;
+  const desired = state.artifact?.revision === job.revision;
+  return inProgressRecord(
+    state.current,
+    {
+      action: 'install',
+      revision: job.revision,
+      version: desired ? ctx.shim.spec.version : undefined,
+      sha256: desired ? state.artifact?.sha256 : undefined,
+      containerd: containerdVersion(state.node.containerRuntimeVersion),
+    },
+    ctx.nowIso,
+  );
 }
 
 function byFinishTime(a: ObservedJob, b: ObservedJob): number {
@@ -160,7 +182,7 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
   const observed = { record: parseNodeShimStatus(node.annotations?.[statusAnnotationKey(ctx.shimName)]), ready: state.ready };
   const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
   for (const job of finished) {
-    const outcome = finishedJobOutcome(job, state.current, ctx.nowIso);
+    const outcome = finishedJobOutcome(job, attemptRecord(ctx, state, job), ctx.nowIso);
     state.current = outcome.record?.state === 'installed' ? { ...outcome.record, ...nodeFingerprint(node) } : outcome.record;
     // A failed install that left the previous version working keeps the label as it was.
     const stillWorking = outcome.record?.state === 'failed' && Boolean(outcome.record.workingRevision);
@@ -180,7 +202,7 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
     }
   }
   if (ctx.actionable) state.ready = desiredReady(state.target, state.current, state.ready, ctx.shim.spec.runtimeClass?.handler);
-  book.write(node.name, patchIfChanged(ctx.shimName, node, observed, { record: state.current, ready: state.ready }));
+  writeMarks(ctx, state, observed, book);
   for (const job of finished) book.write(node.name, { type: 'deleteJob', name: job.name, node: node.name });
   return state;
 }

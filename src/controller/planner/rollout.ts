@@ -9,7 +9,7 @@ import type { CreateJobAction, ObservedJob, PlannerInput } from './model.ts';
 import { containerdVersion, desiredReady, inProgressRecord, retryDueAt } from './node-plan.ts';
 import type { EventDigest } from './event-digest.ts';
 import type { NodeShimRecord } from './node-status.ts';
-import { patchIfChanged, type NodeState, type NodeWorkBook, type PassContext, type WakeUp } from './pass.ts';
+import { plannedMarks, writeMarks, type NodeState, type NodeWorkBook, type PassContext, type WakeUp } from './pass.ts';
 
 /** How soon to look again when a Job of the wanted name still exists (being deleted). */
 export const NAME_CONFLICT_RETRY_MS = 2_000;
@@ -138,7 +138,7 @@ function createJobAction(ctx: PassContext, candidate: Candidate, jobName: string
 /** Marks the node as worked on by the new Job, and writes that to the node if it changes anything. */
 function markStarted(ctx: PassContext, candidate: Candidate, book: NodeWorkBook): void {
   const { state, action, revision } = candidate;
-  const before = { record: state.current, ready: state.ready };
+  const before = plannedMarks(state);
   state.current = inProgressRecord(
     before.record,
     action === 'install'
@@ -148,7 +148,7 @@ function markStarted(ctx: PassContext, candidate: Candidate, book: NodeWorkBook)
   );
   state.ready = desiredReady(state.target, state.current, before.ready, ctx.shim.spec.runtimeClass?.handler);
   state.busy = true;
-  book.write(state.node.name, patchIfChanged(ctx.shimName, state.node, before, { record: state.current, ready: state.ready }));
+  writeMarks(ctx, state, before, book);
 }
 
 /**

@@ -3,13 +3,13 @@
 // where they mean "done" are success), and every write that returns an object reports its
 // resourceVersion so the controller can wait until its caches have seen it (kube/expectations.ts).
 
-import { PatchStrategy, setHeaderOptions, type V1OwnerReference, type V1RuntimeClass } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Job, V1Node, V1OwnerReference, V1RuntimeClass } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { API_GROUP, API_VERSION, SHIM_KIND, SHIM_PLURAL } from '../../api/names.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import { SHIM_API_VERSION, type Shim } from '../../api/shim.ts';
 import { apiStatus } from '../../kube/api-errors.ts';
-import type { ApiClients } from '../../kube/clients.ts';
+import type { KubeClient } from '../../kube/rest.ts';
 import type { Written } from '../../kube/expectations.ts';
 import { installerJob, type InstallerJobContext } from '../installer-job/spec.ts';
 import type { JobOutcomeCount, NodeWork, Plan, PlannedAction } from '../planner/model.ts';
@@ -35,17 +35,23 @@ export interface ApplyContext {
   count: (verb: string, resource: string) => void;
 }
 
-type Handler<A> = (api: ApiClients, action: A, ctx: ApplyContext) => Promise<ControllerWrite | null>;
+const RUNTIME_CLASSES = '/apis/node.k8s.io/v1/runtimeclasses';
+
+function shimPath(name: string): string {
+  return `/apis/${API_GROUP}/${API_VERSION}/${SHIM_PLURAL}/${name}`;
+}
+
+type Handler<A> = (api: KubeClient, action: A, ctx: ApplyContext) => Promise<ControllerWrite | null>;
 type Handlers = { [T in PlannedAction['type']]: Handler<Extract<PlannedAction, { type: T }>> };
 
 /** Merge-patches the finalizers, compare-and-swap on resourceVersion (a concurrent change fails with Conflict). */
-async function writeFinalizers(api: ApiClients, ctx: ApplyContext, finalizers: string[], removesLast: boolean): Promise<ControllerWrite> {
+async function writeFinalizers(api: KubeClient, ctx: ApplyContext, finalizers: string[], removesLast: boolean): Promise<ControllerWrite> {
   const name = ctx.shim.metadata.name;
   ctx.count('patch', 'shims');
-  const patched = (await api.custom.patchClusterCustomObject(
-    { group: API_GROUP, version: API_VERSION, plural: SHIM_PLURAL, name, body: { metadata: { finalizers, resourceVersion: ctx.shim.metadata.resourceVersion } } },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  )) as Shim;
+  const patched = await api.call<Shim>('PATCH', shimPath(name), {
+    body: { metadata: { finalizers, resourceVersion: ctx.shim.metadata.resourceVersion } },
+    contentType: 'application/merge-patch+json',
+  });
   // Removed only from a Shim being deleted, which then goes away: the cache is to show that.
   if (removesLast) return { kind: 'shim', name, resourceVersion: null };
   return shimWritten(ctx, patched);
@@ -80,13 +86,9 @@ const HANDLERS: Handlers = {
   updateStatus: async (api, action, ctx) => {
     const name = ctx.shim.metadata.name;
     ctx.count('update', 'shims/status');
-    const updated = (await api.custom.replaceClusterCustomObjectStatus({
-      group: API_GROUP,
-      version: API_VERSION,
-      plural: SHIM_PLURAL,
-      name,
+    const updated = await api.call<Shim>('PUT', `${shimPath(name)}/status`, {
       body: { apiVersion: SHIM_API_VERSION, kind: SHIM_KIND, metadata: { name, resourceVersion: ctx.shim.metadata.resourceVersion }, status: action.status },
-    })) as Shim;
+    });
     return shimWritten(ctx, updated);
   },
 
@@ -105,14 +107,15 @@ const HANDLERS: Handlers = {
     };
     if (!action.uid) {
       ctx.count('create', 'runtimeclasses');
-      const created = await api.node.createRuntimeClass({ body, fieldManager: FIELD_MANAGER });
+      const created = await api.call<V1RuntimeClass>('POST', RUNTIME_CLASSES, { body, query: { fieldManager: FIELD_MANAGER } });
       return { kind: 'runtimeclass', name: desired.name, resourceVersion: created.metadata?.resourceVersion ?? null };
     }
     ctx.count('apply', 'runtimeclasses');
-    const applied = await api.node.patchRuntimeClass(
-      { name: desired.name, body, fieldManager: FIELD_MANAGER, force: true },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    );
+    const applied = await api.call<V1RuntimeClass>('PATCH', `${RUNTIME_CLASSES}/${desired.name}`, {
+      body,
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager: FIELD_MANAGER, force: 'true' },
+    });
     return { kind: 'runtimeclass', name: desired.name, resourceVersion: applied.metadata?.resourceVersion ?? null };
   },
 
@@ -120,7 +123,7 @@ const HANDLERS: Handlers = {
   deleteRuntimeClass: async (api, action, ctx) => {
     ctx.count('delete', 'runtimeclasses');
     const body = action.uid ? { preconditions: { uid: action.uid } } : undefined;
-    await ignoreStatus(404, () => api.node.deleteRuntimeClass({ name: action.name, ...(body ? { body } : {}) }));
+    await ignoreStatus(404, () => api.call('DELETE', `${RUNTIME_CLASSES}/${action.name}`, body ? { body } : {}));
     return { kind: 'runtimeclass', name: action.name, resourceVersion: null };
   },
 
@@ -128,14 +131,14 @@ const HANDLERS: Handlers = {
   createJob: async (api, action, ctx) => {
     ctx.count('create', 'jobs');
     const namespace = ctx.jobs.namespace;
-    const created = await ignoreStatus(409, () => api.batch.createNamespacedJob({ namespace, body: installerJob(action, ctx.jobs) }));
+    const created = await ignoreStatus(409, () => api.call<V1Job>('POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: installerJob(action, ctx.jobs) }));
     return created ? { kind: 'job', name: action.jobName, namespace, resourceVersion: created.metadata?.resourceVersion ?? null } : null;
   },
 
   deleteJob: async (api, action, ctx) => {
     ctx.count('delete', 'jobs');
     const namespace = ctx.jobs.namespace;
-    await ignoreStatus(404, () => api.batch.deleteNamespacedJob({ name: action.name, namespace, propagationPolicy: 'Background' }));
+    await ignoreStatus(404, () => api.call('DELETE', `/apis/batch/v1/namespaces/${namespace}/jobs/${action.name}`, { body: { propagationPolicy: 'Background' } }));
     return { kind: 'job', name: action.name, namespace, resourceVersion: null };
   },
 
@@ -147,7 +150,7 @@ const HANDLERS: Handlers = {
         annotations: { [action.statusAnnotationKey]: action.statusAnnotation ? serializeNodeShimStatus(redactRecord(action.statusAnnotation)) : null },
       },
     };
-    const patched = await api.core.patchNode({ name: action.node, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const patched = await api.call<V1Node>('PATCH', `/api/v1/nodes/${action.node}`, { body, contentType: 'application/merge-patch+json' });
     return { kind: 'node', name: action.node, resourceVersion: patched.metadata?.resourceVersion ?? null };
   },
 
@@ -157,17 +160,16 @@ const HANDLERS: Handlers = {
     const regarding = action.node
       ? { kind: 'Node', name: action.node, apiVersion: 'v1', uid: action.node }
       : { kind: SHIM_KIND, name: shimName, apiVersion: SHIM_API_VERSION, uid: ctx.shim.metadata.uid };
-    const now = new Date();
-    await api.core.createNamespacedEvent({
-      namespace: EVENT_NAMESPACE,
+    const now = new Date().toISOString();
+    await api.call<CoreV1Event>('POST', `/api/v1/namespaces/${EVENT_NAMESPACE}/events`, {
       body: {
         metadata: { name: eventName(action.node ?? shimName), namespace: EVENT_NAMESPACE },
         involvedObject: regarding,
         reason: action.reason,
         message: redactSecrets(action.node ? `${shimName}: ${action.message}` : action.message),
         type: action.eventType,
-        firstTimestamp: now,
-        lastTimestamp: now,
+        firstTimestamp: now as unknown as Date,
+        lastTimestamp: now as unknown as Date,
         count: 1,
         source: { component: FIELD_MANAGER },
         reportingComponent: `${API_GROUP}/controller`,
@@ -184,7 +186,7 @@ export function eventName(subject: string): string {
 }
 
 /** Applies one action; returns what it wrote (for read-your-writes), or null. */
-export function applyAction(api: ApiClients, action: PlannedAction, ctx: ApplyContext): Promise<ControllerWrite | null> {
+export function applyAction(api: KubeClient, action: PlannedAction, ctx: ApplyContext): Promise<ControllerWrite | null> {
   return (HANDLERS[action.type] as Handler<PlannedAction>)(api, action, ctx);
 }
 

@@ -4,12 +4,12 @@
 // own previous writes (Expectations), plans from the caches (never a LIST) and applies the plan
 // (apply.ts), retrying failures with per-Shim backoff.
 
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ArtifactLocationPrefix } from '../../api/artifact-policy.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import type { Shim } from '../../api/shim.ts';
 import { apiStatus, describeApiError } from '../../kube/api-errors.ts';
-import { makeApiClients, type ApiClients } from '../../kube/clients.ts';
+import type { KubeClient } from '../../kube/rest.ts';
 import { Expectations } from '../../kube/expectations.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import { startWatch, type WatchHooks } from '../../kube/watch.ts';
@@ -42,7 +42,7 @@ const RECONCILE_HOLD_FACTOR = 30;
 const RECONCILE_HOLD_MAX_MS = 5_000;
 
 export interface ControllerOptions {
-  kc: KubeConfig;
+  client: KubeClient;
   /** Namespace of the installer Jobs (the controller's own). */
   namespace: string;
   job: Omit<InstallerJobSettings, 'namespace'>;
@@ -61,7 +61,6 @@ export interface ControllerOptions {
 
 export class ShimController {
   private readonly options: ControllerOptions;
-  private readonly api: ApiClients;
   private readonly queue = new WorkQueue<string>();
   private readonly expectations: Expectations<WrittenKind>;
   private caches?: Caches;
@@ -70,13 +69,12 @@ export class ShimController {
 
   constructor(options: ControllerOptions) {
     this.options = options;
-    this.api = makeApiClients(options.kc);
     this.expectations = new Expectations<WrittenKind>((kind, name, namespace) => this.cached(kind, name, namespace), { timeoutMs: READ_YOUR_WRITES_TIMEOUT_MS });
   }
 
   /** Starts the watches, waits for their first LIST, then the workers. */
   async start(): Promise<void> {
-    const { kc, namespace, log, metrics } = this.options;
+    const { client, namespace, log, metrics } = this.options;
     const hooks: WatchHooks = {
       wake: (keys) => (keys === 'all' ? this.enqueueAllShims() : keys.forEach((key) => this.queue.add(key))),
       countRequest: (verb, resource) => metrics.countRequest(verb, resource),
@@ -84,12 +82,12 @@ export class ShimController {
     };
     const watches = controllerWatches(namespace, () => this.shimList());
     const caches: Caches = {
-      shims: startWatch(kc, watches.shims, hooks),
-      nodes: startWatch(kc, watches.nodes, hooks),
-      jobs: startWatch(kc, watches.jobs, hooks),
-      pods: startWatch(kc, watches.pods, hooks),
-      runtimeclasses: startWatch(kc, watches.runtimeclasses, hooks),
-      sandboxfailures: startWatch(kc, watches.sandboxfailures, hooks),
+      shims: startWatch(client, watches.shims, hooks),
+      nodes: startWatch(client, watches.nodes, hooks),
+      jobs: startWatch(client, watches.jobs, hooks),
+      pods: startWatch(client, watches.pods, hooks),
+      runtimeclasses: startWatch(client, watches.runtimeclasses, hooks),
+      sandboxfailures: startWatch(client, watches.sandboxfailures, hooks),
     };
     this.caches = caches;
     await Promise.all(Object.values(caches).map((cache: CachedKind<KubernetesObject>) => cache.synced));
@@ -181,7 +179,7 @@ export class ShimController {
     const ctx = this.applyContext(shim);
     const writes: ControllerWrite[] = [];
     const apply = async (action: PlannedAction): Promise<void> => {
-      const written = await applyAction(this.api, action, ctx);
+      const written = await applyAction(this.options.client, action, ctx);
       if (written) writes.push(written);
       if (action.type !== 'emitEvent') log.info('applied', { shim: name, action: action.type, ...describe(action as unknown as Record<string, unknown>) });
     };
