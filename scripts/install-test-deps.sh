@@ -22,6 +22,8 @@ compgen -G '/usr/lib/*-linux-gnu/libc.a' >/dev/null || missing+=(libc6-dev)
 command -v wat2wasm >/dev/null || missing+=(wabt)
 pkg-config --exists libseccomp 2>/dev/null || missing+=(libseccomp-dev pkg-config)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
+# actionlint (test/integration/workflows.test.ts) runs shellcheck on the workflows' run: scripts.
+command -v shellcheck >/dev/null || missing+=(shellcheck)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
