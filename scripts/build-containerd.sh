@@ -4,6 +4,8 @@
 # installer's containerd matrix tests.
 #
 #   scripts/build-containerd.sh [version ...]     default: the releases in CONTAINERD_RELEASES
+#   scripts/build-containerd.sh --missing [version ...]   build nothing: print each release not
+#                                                         yet built, one a line
 #
 # Each release lands in ${SHIMKEEPER_CACHE:-$HOME/.cache/shimkeeper}/containerd/<version>/bin/
 # (containerd, containerd-shim-runc-v2), outside the repository; re-running is a no-op when both
@@ -17,13 +19,21 @@ CACHE_ROOT="${SHIMKEEPER_CACHE:-$HOME/.cache/shimkeeper}"
 
 log() { echo "build-containerd: $*" >&2; }
 
+list_missing=false
+if [[ ${1-} == --missing ]]; then list_missing=true; shift; fi
 if [[ $# -gt 0 ]]; then versions=("$@"); else versions=("${CONTAINERD_RELEASES[@]}"); fi
+
+built() { [[ -x "$CACHE_ROOT/containerd/$1/bin/containerd" && -x "$CACHE_ROOT/containerd/$1/bin/containerd-shim-runc-v2" ]]; }
+if $list_missing; then
+  for v in "${versions[@]}"; do built "$v" || echo "$v"; done
+  exit 0
+fi
 
 build_release() {
   local version=$1
   local dir="$CACHE_ROOT/containerd/$version"
   local bin="$dir/bin"
-  if [[ -x "$bin/containerd" && -x "$bin/containerd-shim-runc-v2" ]]; then
+  if built "$version"; then
     echo "$version $bin"
     return
   fi
@@ -32,7 +42,7 @@ build_release() {
   # One build per release at a time: two cold test runs would otherwise both compile it.
   exec 9>"$dir/.build.lock"
   flock 9
-  if [[ -x "$bin/containerd" && -x "$bin/containerd-shim-runc-v2" ]]; then
+  if built "$version"; then
     echo "$version $bin"
     return
   fi

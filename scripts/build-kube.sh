@@ -4,6 +4,8 @@
 #
 #   scripts/build-kube.sh [component ...]     default: kube-apiserver kubectl
 #   e.g. scripts/build-kube.sh kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl
+#   scripts/build-kube.sh --missing [component ...]   build nothing: print what a run would still
+#     need, one a line (each component not yet built, and `etcd` when no etcd is installed)
 #
 # Binaries land in ${SHIMKEEPER_CACHE:-$HOME/.cache/shimkeeper}/kube/<version>/bin/, outside the
 # repository, so fresh CI clones on the same machine reuse them. Re-running is a no-op when every
@@ -22,6 +24,8 @@ KUBE_DIR="$CACHE_ROOT/kube/$KUBE_VERSION"
 BIN_DIR="$KUBE_DIR/bin"
 MOD_DIR="$KUBE_DIR/build-module"
 
+list_missing=false
+if [[ ${1-} == --missing ]]; then list_missing=true; shift; fi
 if [[ $# -gt 0 ]]; then components=("$@"); else components=(kube-apiserver kubectl); fi
 
 log() { echo "build-kube: $*" >&2; }
@@ -32,6 +36,12 @@ for c in "${components[@]}"; do
     *) log "unknown component '$c'"; exit 2 ;;
   esac
 done
+
+if $list_missing; then
+  command -v etcd >/dev/null 2>&1 || echo etcd
+  for c in "${components[@]}"; do [[ -x "$BIN_DIR/$c" ]] || echo "$c"; done
+  exit 0
+fi
 
 # --- etcd -----------------------------------------------------------------------------------
 # Debian bookworm ships etcd 3.4.23, which kube-apiserver 1.34 accepts (it only logs that some

@@ -11,6 +11,8 @@
 #
 #   scripts/build-wasm-fixtures.sh            build what is missing or stale, print the artifacts
 #   SHIMKEEPER_WASM_REVISIONS="0.1.0 0.2.0"   the versions to build (default below)
+#   scripts/build-wasm-fixtures.sh --missing  build nothing: print each shim revision that a run
+#                                             would (re)build with cargo, one a line
 #
 # Everything lands under ${SHIMKEEPER_CACHE:-$HOME/.cache/shimkeeper}/wasm/, never in the
 # repository: target/ (cargo's), <version>/ (binary + archive), app/ (the module), and
@@ -41,6 +43,20 @@ case "$(uname -m)" in
 esac
 ARCHIVE="containerd-shim-$SHIM-$ARCH-linux-gnu.tar.gz"
 
+# The shim sources' fingerprint: a change to any of them rebuilds every revision.
+fingerprint=$(cd "$CRATE" && cat Cargo.toml Cargo.lock src/*.rs | sha256sum | cut -d' ' -f1)
+
+up_to_date() {
+  local dir="$CACHE/$1"
+  [[ -x "$dir/$BIN" && -s "$dir/$ARCHIVE" && -f "$dir/.fingerprint" ]] &&
+    [[ "$(cat "$dir/.fingerprint")" == "$fingerprint" ]]
+}
+
+if [[ ${1-} == --missing ]]; then
+  for v in "${REVISIONS[@]}"; do up_to_date "$v" || echo "$v"; done
+  exit 0
+fi
+
 mkdir -p "$CACHE"
 # One build at a time per cache (two cold test runs would otherwise both compile).
 exec 8>"$CACHE/.build.lock"
@@ -66,15 +82,6 @@ done
 wasm="$CACHE/app/hello.wasm"
 
 # --- the shim ---------------------------------------------------------------------------------
-# The sources' fingerprint: a change to any of them rebuilds every revision.
-fingerprint=$(cd "$CRATE" && cat Cargo.toml Cargo.lock src/*.rs | sha256sum | cut -d' ' -f1)
-
-up_to_date() {
-  local dir="$CACHE/$1"
-  [[ -x "$dir/$BIN" && -s "$dir/$ARCHIVE" && -f "$dir/.fingerprint" ]] &&
-    [[ "$(cat "$dir/.fingerprint")" == "$fingerprint" ]]
-}
-
 stale=()
 for v in "${REVISIONS[@]}"; do up_to_date "$v" || stale+=("$v"); done
 

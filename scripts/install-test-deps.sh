@@ -3,6 +3,10 @@
 # containerd, started by the tests under a temp dir), static busybox (the test image), chattr
 # (the read-only config fault), CNI plugins and iptables (the e2e node). Idempotent: does nothing
 # when everything is present.
+#
+#   scripts/install-test-deps.sh                  install what is missing (root; apt-get)
+#   scripts/install-test-deps.sh --list-missing   only print the missing Debian packages, one a line
+#                                                 (local-cluster/check-prerequisites.ts asks this)
 set -euo pipefail
 
 missing=()
@@ -14,6 +18,8 @@ command -v nsenter >/dev/null || missing+=(util-linux)
 # The e2e cluster: bridge CNI for pods, iptables for the kubelet, Debian's etcd for the apiserver.
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 command -v iptables >/dev/null || missing+=(iptables)
+# The node's veth pair (local-cluster/netns.ts).
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 # The static pause binary of the e2e images is compiled here.
 command -v gcc >/dev/null || missing+=(gcc)
 compgen -G '/usr/lib/*-linux-gnu/libc.a' >/dev/null || missing+=(libc6-dev)
@@ -22,6 +28,13 @@ compgen -G '/usr/lib/*-linux-gnu/libc.a' >/dev/null || missing+=(libc6-dev)
 command -v wat2wasm >/dev/null || missing+=(wabt)
 pkg-config --exists libseccomp 2>/dev/null || missing+=(libseccomp-dev pkg-config)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
+# actionlint (test/integration/workflows.test.ts) runs shellcheck on the workflows' run: scripts.
+command -v shellcheck >/dev/null || missing+=(shellcheck)
+
+if [ "${1-}" = --list-missing ]; then
+  [ ${#missing[@]} -eq 0 ] || printf '%s\n' "${missing[@]}"
+  exit 0
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
