@@ -12,8 +12,8 @@ describe('the shape of a plan', () => {
     expect(first.before.map((a) => a.type)).toEqual(['addFinalizer', 'applyRuntimeClass']);
     // Starting an install writes only its Job: the running Job says the node is in progress.
     expect(first.nodes).toEqual([{ node: 'node-a', actions: [expect.objectContaining({ type: 'createJob' })] }]);
-    // Rollout steps are told on the Shim, one Event for every node of the pass.
-    expect(first.after).toEqual([expect.objectContaining({ type: 'emitEvent', reason: 'Installing', message: expect.stringMatching(/^installing revision \w+ on node node-a$/) }), expect.objectContaining({ type: 'updateStatus' })]);
+    // The rollout's start is told on the Shim, then its status.
+    expect(first.after).toEqual([expect.objectContaining({ type: 'emitEvent', reason: 'RolloutStarted', message: expect.stringMatching(/^rolling out revision \w+ \(version 0\.19\.0\): 0 of 2 updated, 1 in progress$/) }), expect.objectContaining({ type: 'updateStatus' })]);
     expect(first.outcomes).toEqual([]);
 
     cluster.advance(1_000);
@@ -24,7 +24,8 @@ describe('the shape of a plan', () => {
       ['node-a', ['patchNode', 'deleteJob']],
       ['node-b', ['createJob']],
     ]);
-    expect(second.after.filter((a) => a.type === 'emitEvent').map((a) => a.type === 'emitEvent' && a.reason)).toEqual(['Installed', 'Installing']);
+    // Half the nodes updated is a milestone; the single installs are not told one by one.
+    expect(second.after.filter((a) => a.type === 'emitEvent').map((a) => a.type === 'emitEvent' && a.reason)).toEqual(['RolloutProgress']);
     expect(second.outcomes).toEqual([{ job: job.name, node: 'node-a', action: 'install', outcome: 'succeeded' }]);
   });
 });
@@ -97,5 +98,25 @@ describe('rollout Events on the Shim', () => {
     const { nodes, after } = cluster.step();
     expect(nodes[0]!.actions).toContainEqual(expect.objectContaining({ type: 'emitEvent', reason: 'InstallFailed', node: 'node-a' }));
     expect(after).toContainEqual(expect.objectContaining({ type: 'emitEvent', reason: 'ShimDoesNotStart' }));
+  });
+});
+
+describe("the rollout's history on the Shim", () => {
+  it('tells its start, each quarter and its end once, however many passes it takes, and not at rest', () => {
+    const cluster = new FakeCluster(makeShim({ rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: 1 } } }), nodeNames(8).map((name) => makeNode(name)));
+    const told: string[] = [];
+    for (let pass = 0; pass < 40; pass++) {
+      const result = cluster.step();
+      for (const action of result.after) if (action.type === 'emitEvent') told.push(`${action.reason}: ${action.message.replace(/revision \w+/, 'revision R')}`);
+      for (const job of cluster.running()) cluster.finishJob(job.name);
+      cluster.advance(1_000);
+    }
+    expect(told).toEqual([
+      'RolloutStarted: rolling out revision R (version 0.19.0): 0 of 8 updated, 1 in progress',
+      'RolloutProgress: revision R (version 0.19.0) on 2 of 8 target nodes (25%)',
+      'RolloutProgress: revision R (version 0.19.0) on 4 of 8 target nodes (50%)',
+      'RolloutProgress: revision R (version 0.19.0) on 6 of 8 target nodes (75%)',
+      'RolloutComplete: revision R (version 0.19.0) on all 8 target nodes',
+    ]);
   });
 });

@@ -1,7 +1,7 @@
-// Rollout Events on the Shim, one per kind of step and revision per planning pass, instead of one
-// per node: a 5,000-node rollout writes a few hundred Events, not 10,000, and `kubectl describe
-// shim` tells the rollout's history. A failure also stays on its node (kubectl describe node), and
-// its Shim Event carries the installer's error code as its reason.
+// Failure Events on the Shim, one per error code and revision per planning pass, instead of one per
+// node: its reason is the installer's error code (ChecksumMismatch, ShimDoesNotStart, ...), so
+// `kubectl describe shim` tells what went wrong where. A failure also stays on its node (kubectl
+// describe node). Progress is told by the rollout's milestones (plan.ts, shimEvents).
 
 import type { EmitEventAction } from './model.ts';
 

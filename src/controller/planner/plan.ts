@@ -65,7 +65,7 @@ export function plan(input: PlannerInput): Plan {
   const nodes = liveNodes.map((node) => recordFinishedJobs(ctx, node, jobsByNode.get(node.name) ?? [], book, digest, outcomes));
   for (const state of nodes) noticeDrift(ctx, state, input.reverifyAfterMs ?? 0, book, wake);
   const budget = rolloutBudget(ctx, nodes, input.clusterJobs);
-  admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book, digest);
+  admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book);
   const status = shimStatus(ctx, nodes, budget, setup.runtimeClassConflict);
 
   const result: Plan = {
@@ -188,7 +188,8 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
     const stillWorking = outcome.record?.state === 'failed' && Boolean(outcome.record.workingRevision);
     state.ready = outcome.record?.state === 'installed' || (stillWorking && state.ready);
     if (outcome.event) book.event(node.name, outcome.event);
-    digest.add(outcome.summary.eventType, outcome.summary.reason, outcome.summary.what, node.name);
+    // Failures are told on the Shim as they happen; successes by the rollout's milestones (shimEvents).
+    if (outcome.summary.eventType === 'Warning') digest.add(outcome.summary.eventType, outcome.summary.reason, outcome.summary.what, node.name);
     outcomes.push({ job: job.name, node: node.name, action: job.action, outcome: outcome.outcome });
   }
   const running = jobs.filter((j) => j.phase === 'running');
@@ -246,20 +247,35 @@ function problemEvents(ctx: PassContext, runtimeClassConflict: string | undefine
 }
 
 /**
- * Events about the Shim itself: the rollout pausing, or resuming. Decided on the Progressing
- * condition as observed and as planned, so each transition is told once (a blocked Shim reports
- * its block instead, see problemEvents).
+ * Events about the Shim itself, the rollout's history in `kubectl describe shim`: started, a
+ * quarter, half and three quarters of the nodes updated, complete; paused and resumed. Decided on
+ * the status as observed and as planned, so each milestone is told once however many passes a
+ * rollout takes (a 5,000-node rollout writes a handful of Events, not one per node). A blocked Shim
+ * reports its block instead (problemEvents); failures come with the installer's codes (EventDigest).
  */
 function shimEvents(ctx: PassContext, status: ShimStatus): EmitEventAction[] {
   const observed = ctx.shim.status?.conditions?.find((c) => c.type === 'Progressing');
   const planned = status.conditions?.find((c) => c.type === 'Progressing');
-  if (planned?.reason === 'RolloutPaused' && observed?.reason !== 'RolloutPaused') {
-    return [{ type: 'emitEvent', eventType: 'Warning', reason: 'RolloutPaused', message: planned.message }];
-  }
-  if (observed?.reason === 'RolloutPaused' && planned?.reason !== 'RolloutPaused' && !ctx.deleting && !ctx.blocked) {
-    return [{ type: 'emitEvent', eventType: 'Normal', reason: 'RolloutResumed', message: 'rollout resumed' }];
-  }
-  return [];
+  const event = (eventType: 'Normal' | 'Warning', reason: string, message: string): EmitEventAction => ({ type: 'emitEvent', eventType, reason, message });
+  if (planned?.reason === 'RolloutPaused' && observed?.reason !== 'RolloutPaused') return [event('Warning', 'RolloutPaused', planned.message)];
+  if (observed?.reason === 'RolloutPaused' && planned?.reason !== 'RolloutPaused' && !ctx.deleting && !ctx.blocked) return [event('Normal', 'RolloutResumed', 'rollout resumed')];
+  if (ctx.deleting || ctx.blocked) return [];
+  const what = rolloutSubject(ctx, status);
+  const total = status.nodes ?? 0;
+  if (planned?.reason === 'RollingOut' && observed?.reason !== 'RollingOut') return [event('Normal', 'RolloutStarted', `rolling out ${what}: ${planned.message}`)];
+  if (planned?.reason === 'RolloutComplete' && observed?.reason === 'RollingOut') return [event('Normal', 'RolloutComplete', `${what} on all ${total} target nodes`)];
+  if (planned?.reason !== 'RollingOut' || observed?.reason !== 'RollingOut' || total === 0) return [];
+  const before = ctx.shim.status?.nodesUpdated ?? 0;
+  const after = status.nodesUpdated ?? 0;
+  const crossed = [75, 50, 25].find((percent) => before * 100 < percent * total && after * 100 >= percent * total);
+  return crossed ? [event('Normal', 'RolloutProgress', `${what} on ${after} of ${total} target nodes (${crossed}%)`)] : [];
+}
+
+/** "revision abc (version 1.2.3)", or each platform's revision when they differ. */
+function rolloutSubject(ctx: PassContext, status: ShimStatus): string {
+  const revisions = [...new Set((status.revisions ?? []).map((r) => r.revision))];
+  const version = ctx.shim.spec.version !== undefined ? ` (version ${ctx.shim.spec.version})` : '';
+  return `${revisions.length === 1 ? `revision ${revisions[0]}` : revisions.length > 1 ? `revisions ${revisions.join(', ')}` : 'the shim'}${version}`;
 }
 
 /** The finalizer's removal once deletion is done, else the status when it differs. */

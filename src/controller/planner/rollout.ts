@@ -7,7 +7,6 @@ import { effectiveRolloutStrategy, type IntOrPercent } from '../../api/shim.ts';
 import { installerJobName } from '../installer-job/identity.ts';
 import type { CreateJobAction, ObservedJob, PlannerInput } from './model.ts';
 import { containerdVersion, desiredReady, inProgressRecord, retryDueAt } from './node-plan.ts';
-import type { EventDigest } from './event-digest.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import { plannedMarks, writeMarks, type NodeState, type NodeWorkBook, type PassContext, type WakeUp } from './pass.ts';
 
@@ -165,7 +164,6 @@ export function admit(
   budget: RolloutBudget,
   wake: WakeUp,
   book: NodeWorkBook,
-  digest: EventDigest,
 ): void {
   const takenJobNames = new Set(jobs.map((j) => j.name));
   let inFlight = nodes.filter((n) => n.busy).length + candidates.filter((c) => c.holdsSlot).length;
@@ -184,7 +182,5 @@ export function admit(
     }
     book.write(node, createJobAction(ctx, candidate, jobName));
     markStarted(ctx, candidate, book);
-    const verb = candidate.recheck ? 're-verifying' : action === 'install' ? 'installing' : 'uninstalling';
-    digest.add('Normal', candidate.recheck ? 'Verifying' : action === 'install' ? 'Installing' : 'Uninstalling', `${verb} revision ${revision}`, node);
   }
 }
