@@ -231,7 +231,11 @@ describe('the Helm chart', () => {
   it('refuses values that cannot work, with a message', async () => {
     expect(await helmFails('template', 'x', CHART_DIR, '--set', 'controller.leaderElection.enabled=false')).toMatch(/needs controller.replicas=1/);
     expect(await helmFails('template', 'x', CHART_DIR, '--set', 'controller.metrics.serviceMonitor.enabled=true', '--set', 'controller.metrics.service.enabled=false')).toMatch(/serviceMonitor.enabled needs controller.metrics.service.enabled/);
-    expect(await helmFails('template', 'x', CHART_DIR, '--set', 'installer.image.digest=latest')).toMatch(/digest must be sha256:<64 hex>/);
+    expect(await helmFails('template', 'x', CHART_DIR, '--set', 'installer.image.digest=latest')).toMatch(/installer\/image\/digest/);
+    // values.schema.json: a misspelt value is an error, not silently ignored; enums and paths are checked.
+    expect(await helmFails('template', 'x', CHART_DIR, '--set', 'controller.logLevl=debug')).toMatch(/additional properties 'logLevl' not allowed/);
+    expect(await helmFails('template', 'x', CHART_DIR, '--set', 'installer.restart=reboot')).toMatch(/installer\/restart/);
+    expect(await helmFails('template', 'x', CHART_DIR, '--set', 'installer.installDir=opt')).toMatch(/installer\/installDir/);
     const single = find<V1Deployment>(await render('--set', 'controller.leaderElection.enabled=false', '--set', 'controller.replicas=1'), 'Deployment');
     expect(envMap(single.spec!.template.spec!.containers[0]!.env)['LEADER_ELECTION']).toBe('false');
   });
