@@ -97,6 +97,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'controller failed', error: String((error as Error)?.stack ?? error) })}\n`);
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'controller failed', code: (error as { code?: unknown })?.code, error: String((error as Error)?.stack ?? error) })}\n`);
   process.exit(1);
 });
