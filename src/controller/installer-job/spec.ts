@@ -63,8 +63,9 @@ export interface InstallerJobSettings {
   /** `''` leaves the Pod without a priority class (for clusters that restrict the critical ones). */
   priorityClassName?: string;
   /**
-   * More environment for the installer, e.g. HTTPS_PROXY / NO_PROXY for nodes behind a proxy, or
-   * CONTAINERD_CONFIG for unusual nodes. The contract's variables (CONTRACT_ENV) are ignored here.
+   * More environment for the installer, e.g. HTTPS_PROXY / NO_PROXY for nodes behind a proxy. The
+   * contract's variables (CONTRACT_ENV) and any set through `tuning` are ignored here (and the
+   * controller's configuration refuses every installer flag in it: tuning is the way to set those).
    */
   extraEnv?: V1EnvVar[];
   /** The installer container's resources (replace the default as a whole). */
@@ -100,7 +101,8 @@ export function installerEnv(action: CreateJobAction, ctx: Pick<InstallerJobSett
   if (action.handler) env.push(set('handler', action.handler));
   env.push(set('hostRoot', HOST_MOUNT), set('installDir', ctx.installDir ?? JOB_DEFAULTS.installDir), set('restart', ctx.restart ?? JOB_DEFAULTS.restart));
   for (const key of OPERATOR_FLAGS) {
-    const value = ctx.tuning?.[key as InstallerTuningFlag];
+    if (key === 'installDir' || key === 'restart') continue; // set above, always
+    const value = ctx.tuning?.[key];
     if (value !== undefined) env.push(set(key, value));
   }
   if (action.action === 'install') {
