@@ -43,6 +43,8 @@ export interface ShimArtifact {
 
 export interface LocalShimkeeper {
   cluster: TestCluster;
+  /** The kustomize overlay shimkeeper was deployed from (`kubectl delete -k` it to remove shimkeeper). */
+  overlay: string;
   /** Two revisions of containerd-shim-probe-v2: the first release and its "security patch". */
   artifacts: { first: ShimArtifact; patched: ShimArtifact };
   /** Two releases of the runwasi shim containerd-shim-wasmi-v1, 0.1.0 and 0.2.0. */
@@ -110,7 +112,7 @@ export async function startLocalShimkeeper(options: { log?: (line: string) => vo
     cluster.kubectl(['wait', '--for=condition=Established', 'crd/shims.runtime.shimkeeper.dev', '--timeout=60s']);
     await waitFor('the controller', () => cluster.kubectl(['get', 'deployment', 'shimkeeper-controller', '-n', 'shimkeeper-system', '-o', 'jsonpath={.status.availableReplicas}']).trim() === '1', 180_000, () => cluster.logs());
     say('shimkeeper is running');
-    return { cluster, artifacts, wasm, stop: () => cluster.stop() };
+    return { cluster, overlay, artifacts, wasm, stop: () => cluster.stop() };
   } catch (error) {
     await cluster.stop();
     throw error;

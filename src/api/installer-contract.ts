@@ -90,6 +90,26 @@ export const JOB_OWNED_FLAGS: readonly InstallerFlag[] = [
 ];
 
 /**
+ * Flags a cluster operator sets once for every installer Job (the controller's
+ * `SHIMKEEPER_INSTALLER_<ENV>` settings, e.g. SHIMKEEPER_INSTALLER_INSTALL_DIR): where shimkeeper
+ * keeps its files and how containerd is restarted (Job-owned, above), and the tuning knobs the
+ * installer otherwise detects or defaults. The rest are per Shim, or fixed by the Job itself.
+ */
+export const OPERATOR_FLAGS = [
+  'installDir',
+  'restart',
+  'containerdConfig',
+  'containerdSocket',
+  'maxArtifactBytes',
+  'downloadAttempts',
+  'downloadTimeout',
+  'healthTimeout',
+  'lockWait',
+] as const satisfies readonly InstallerFlag[];
+
+export type OperatorFlag = (typeof OPERATOR_FLAGS)[number];
+
+/**
  * Every code the installer reports, and whether a failure with it leaves the node as it was (the
  * installer refused before changing anything, or undid what it changed and containerd is healthy
  * on the previous config). The controller keeps a node's ready label after such a failure only

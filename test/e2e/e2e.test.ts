@@ -7,14 +7,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readyLabelKey, statusAnnotationKey } from '../../src/api/names.ts';
 import { clusterSurvivors, type ClusterFootprint, type TestCluster } from '../../local-cluster/cluster.ts';
 import { waitFor } from '../../local-cluster/kube-helpers.ts';
+import { describeHelmChart } from './helm-chart.ts';
 import { watchReadyInvariant, type ReadyInvariantWatch } from './ready-invariant.ts';
 import {
   probeShimManifest, startLocalShimkeeper, WASM_GREETING, WASM_IMAGES, WASM_TICK, wasmShimManifest, type LocalShimkeeper, type ShimArtifact,
 } from '../../local-cluster/local-shimkeeper.ts';
 
 // The whole product as a user meets it: a real one-node cluster (kubelet, containerd 2.4 under a
-// supervisor), shimkeeper deployed with `kubectl apply -k` from manifests/, the installer Job run
-// by the kubelet, privileged, restarting containerd underneath it, and pods that really run on the
+// supervisor), shimkeeper deployed with `kubectl apply -k` from manifests/ (then with the Helm
+// chart: helm-chart.ts), the installer Job run by the kubelet, privileged, restarting containerd underneath it, and pods that really run on the
 // installed shims: a renamed runc shim (probe) and a real runwasi Wasm shim (wasmi) running WASI
 // modules. Last, the cluster stops and nothing it started survives, also through
 // `npm run cluster:up` / `cluster:down`.
@@ -24,6 +25,8 @@ let local: LocalShimkeeper;
 let cluster: TestCluster;
 let originalConfig: string;
 let readyInvariant: ReadyInvariantWatch;
+/** Where the controller runs: the kustomize deployment's namespace, then the Helm release's. */
+let controllerNamespace = 'shimkeeper-system';
 
 const kubectl = (...args: string[]) => cluster.kubectl(args);
 const kubectlIn = (input: string, ...args: string[]) => cluster.kubectl(args, input);
@@ -44,9 +47,9 @@ function diagnostics(): string {
     '=== pods in default',
     safely(() => kubectl('describe', 'pods', '-n', 'default')),
     '=== controller logs',
-    safely(() => kubectl('logs', '-n', 'shimkeeper-system', 'deployment/shimkeeper-controller', '--tail=60')),
+    safely(() => kubectl('logs', '-n', controllerNamespace, 'deployment/shimkeeper-controller', '--tail=60')),
     '=== installer logs',
-    safely(() => kubectl('logs', '-n', 'shimkeeper-system', '-l', 'app.kubernetes.io/name=shimkeeper-installer', '--tail=40', '--prefix')),
+    safely(() => kubectl('logs', '-n', controllerNamespace, '-l', 'app.kubernetes.io/name=shimkeeper-installer', '--tail=40', '--prefix')),
     '=== node components',
     cluster.logs(25),
   ].join('\n');
@@ -305,6 +308,8 @@ describe('a real Wasm shim (runwasi: containerd-shim-wasmi-v1) end to end', () =
     kubectl('label', 'node', cluster.nodeName, `${WASM_LABEL}-`);
   });
 });
+
+describeHelmChart({ local: () => local, kubectl, kubectlIn, diagnostics, setControllerNamespace: (namespace) => (controllerNamespace = namespace) });
 
 describe('nothing the local cluster started outlives it', () => {
   it('at no moment of the scenario was the node ready for a handler its containerd lacked', async () => {

@@ -42,6 +42,8 @@ describe('manifests on a real kube-apiserver', () => {
       'clusterrole.rbac.authorization.k8s.io/shimkeeper-controller',
       'role.rbac.authorization.k8s.io/shimkeeper-controller',
       'deployment.apps/shimkeeper-controller',
+      'service/shimkeeper-controller-metrics',
+      'poddisruptionbudget.policy/shimkeeper-controller',
     ]) {
       expect(out).toContain(object);
     }

@@ -234,6 +234,21 @@ describe('installerJob', () => {
     expect(env).toContainEqual({ name: 'HTTPS_PROXY', value: 'http://proxy:3128' });
   });
 
+  it('passes the operator\'s tuning flags to every action, and extra environment never doubles them', () => {
+    const tuning = { containerdSocket: '/run/k3s/containerd/containerd.sock', lockWait: '30' };
+    const extraEnv = [{ name: 'LOCK_WAIT', value: '1' }, { name: 'NO_PROXY', value: '.local' }];
+    const tuned = container(installerJob(action, { ...ctx, tuning, extraEnv, resources: { limits: { memory: '1Gi' } }, tolerations: [] })).env!;
+    expect(tuned.filter((e) => e.name === 'LOCK_WAIT')).toEqual([{ name: 'LOCK_WAIT', value: '30' }]);
+    expect(tuned).toContainEqual({ name: 'CONTAINERD_SOCKET', value: '/run/k3s/containerd/containerd.sock' });
+    expect(tuned).toContainEqual({ name: 'NO_PROXY', value: '.local' });
+    const uninstall = { ...action, action: 'uninstall' as const, artifact: undefined };
+    const uninstallEnv = container(installerJob(uninstall, { ...ctx, tuning })).env!;
+    expect(uninstallEnv).toContainEqual({ name: 'CONTAINERD_SOCKET', value: '/run/k3s/containerd/containerd.sock' });
+    const spec = installerJob(action, { ...ctx, resources: { limits: { memory: '1Gi' } }, tolerations: [] }).spec!.template.spec!;
+    expect(spec.containers[0]!.resources).toEqual({ limits: { memory: '1Gi' } });
+    expect(spec.tolerations).toEqual([]);
+  });
+
   it('is deterministic', () => {
     expect(installerJob(action, ctx)).toEqual(job);
     expect(JSON.stringify(installerJob(createJobFor(makeShim({ containerdRuntimeOptions: { B: '2', A: '1' } }), makeNode('node-a')), ctx))).toBe(

@@ -8,9 +8,11 @@ import {
   type V1ClusterRole,
   type V1ClusterRoleBinding,
   type V1Deployment,
+  type V1PodDisruptionBudget,
   type V1PolicyRule,
   type V1Role,
   type V1RoleBinding,
+  type V1Service,
 } from '@kubernetes/client-node';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -114,6 +116,21 @@ describe('manifests', () => {
       capabilities: { drop: ['ALL'] },
     });
     expect(spec.template.spec!.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+  });
+
+  it('exposes the metrics port with a Service and bounds disruption of the controller\'s Pods', () => {
+    const deployment = one<V1Deployment>('Deployment');
+    const podLabels = deployment.spec!.template.metadata!.labels!;
+    const service = one<V1Service>('Service');
+    expect(podLabels).toMatchObject(service.spec!.selector!);
+    expect(service.spec!.ports).toEqual([{ name: 'http-metrics', port: 8080, targetPort: 'http-metrics', protocol: 'TCP' }]);
+    const env = Object.fromEntries(deployment.spec!.template.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
+    expect(deployment.spec!.template.spec!.containers[0]!.ports).toContainEqual({ name: 'http-metrics', containerPort: Number(env['METRICS_PORT']), protocol: 'TCP' });
+    const pdb = one<V1PodDisruptionBudget>('PodDisruptionBudget');
+    expect(podLabels).toMatchObject(pdb.spec!.selector!.matchLabels!);
+    // maxUnavailable, so a single replica (a one-node cluster) never blocks a drain.
+    expect(pdb.spec).toMatchObject({ maxUnavailable: 1 });
+    expect(pdb.spec!.minAvailable).toBeUndefined();
   });
 
   it('the image has the controller and installer targets the manifests and Jobs use', () => {

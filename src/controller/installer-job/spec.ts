@@ -7,8 +7,8 @@
 // inputs from environment variables (src/installer/options.ts) and reports through its termination
 // message, so the Pod needs no service account token and no API access at all.
 
-import type { V1EnvVar, V1Job, V1OwnerReference, V1PodSpec } from '@kubernetes/client-node';
-import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, JOB_OWNED_FLAGS, type InstallerFlag, type RestartStrategy } from '../../api/installer-contract.ts';
+import type { V1EnvVar, V1Job, V1OwnerReference, V1PodSpec, V1ResourceRequirements, V1Toleration } from '@kubernetes/client-node';
+import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, JOB_OWNED_FLAGS, OPERATOR_FLAGS, type InstallerFlag, type OperatorFlag, type RestartStrategy } from '../../api/installer-contract.ts';
 import type { CreateJobAction } from '../planner/model.ts';
 import { installerJobAnnotations, installerJobLabels } from './identity.ts';
 
@@ -35,7 +35,14 @@ export const JOB_DEFAULTS = {
   // node pressure) and it must be admitted on a full node, where the kubelet makes room for
   // critical pods. It is pinned by nodeName, so it never preempts anything through the scheduler.
   priorityClassName: 'system-node-critical',
+  // Small: the installer streams the download through a hash and unpacks with bounded memory.
+  resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } } as V1ResourceRequirements,
+  // Every taint, NoExecute included: a tainted node still runs containerd and needs its shims.
+  tolerations: [{ operator: 'Exists' }] as V1Toleration[],
 } as const;
+
+/** Operator flags that only tune the installer (detection overrides, limits); unset = its default. */
+export type InstallerTuningFlag = Exclude<OperatorFlag, 'installDir' | 'restart'>;
 
 /** How the controller runs installer Jobs, whatever the Shim (from the Deployment's environment). */
 export interface InstallerJobSettings {
@@ -56,10 +63,17 @@ export interface InstallerJobSettings {
   /** `''` leaves the Pod without a priority class (for clusters that restrict the critical ones). */
   priorityClassName?: string;
   /**
-   * More environment for the installer, e.g. HTTPS_PROXY / NO_PROXY for nodes behind a proxy, or
-   * CONTAINERD_CONFIG for unusual nodes. The contract's variables (CONTRACT_ENV) are ignored here.
+   * More environment for the installer, e.g. HTTPS_PROXY / NO_PROXY for nodes behind a proxy. The
+   * contract's variables (CONTRACT_ENV) and any set through `tuning` are ignored here (and the
+   * controller's configuration refuses every installer flag in it: tuning is the way to set those).
    */
   extraEnv?: V1EnvVar[];
+  /** The installer container's resources (replace the default as a whole). */
+  resources?: V1ResourceRequirements;
+  /** The installer Pod's tolerations (replace the default, which tolerates every taint). */
+  tolerations?: V1Toleration[];
+  /** Tuning flags for every Job, e.g. `{ containerdConfig: '/etc/k3s/containerd/config.toml' }`. */
+  tuning?: Partial<Record<InstallerTuningFlag, string>>;
 }
 
 /** The settings bound to one Shim, made once per reconcile: its Jobs are owned by it. */
@@ -79,13 +93,18 @@ export function encodeRuntimeOptions(options: Record<string, string>): string {
 }
 
 /** The installer's inputs, in the environment variables of its CLI contract. */
-export function installerEnv(action: CreateJobAction, ctx: Pick<InstallerJobSettings, 'installDir' | 'restart'>): V1EnvVar[] {
+export function installerEnv(action: CreateJobAction, ctx: Pick<InstallerJobSettings, 'installDir' | 'restart' | 'tuning'>): V1EnvVar[] {
   const set = (key: InstallerFlag, value: string): V1EnvVar => ({ name: INSTALLER_FLAGS[key].env, value });
   const env: V1EnvVar[] = [set('shim', action.shim)];
   // Empty only for an uninstall while the Shim's spec is invalid; the installer then defaults it to
   // the shim name, and uninstall uses it for nothing but its report.
   if (action.handler) env.push(set('handler', action.handler));
   env.push(set('hostRoot', HOST_MOUNT), set('installDir', ctx.installDir ?? JOB_DEFAULTS.installDir), set('restart', ctx.restart ?? JOB_DEFAULTS.restart));
+  for (const key of OPERATOR_FLAGS) {
+    if (key === 'installDir' || key === 'restart') continue; // set above, always
+    const value = ctx.tuning?.[key];
+    if (value !== undefined) env.push(set(key, value));
+  }
   if (action.action === 'install') {
     const artifact = action.artifact;
     if (!artifact) throw new Error(`createJob ${action.jobName}: an install needs an artifact`);
@@ -106,14 +125,14 @@ const CONTRACT_ENV = new Set(JOB_OWNED_FLAGS.map((key) => INSTALLER_FLAGS[key].e
 
 function podSpec(action: CreateJobAction, ctx: InstallerJobSettings): V1PodSpec {
   const contract = installerEnv(action, ctx);
-  const extra = (ctx.extraEnv ?? []).filter((e) => !CONTRACT_ENV.has(e.name));
+  const setHere = new Set(contract.map((e) => e.name)); // a tuning flag set above wins too
+  const extra = (ctx.extraEnv ?? []).filter((e) => !CONTRACT_ENV.has(e.name) && !setHere.has(e.name));
   const priorityClassName = ctx.priorityClassName ?? JOB_DEFAULTS.priorityClassName;
   const spec: V1PodSpec = {
     // Pinned: the scheduler is bypassed, so the Pod runs on this node even when it is cordoned or
     // full, which is what installing a node-level component needs.
     nodeName: action.node,
-    // Every taint, NoExecute included: a tainted node still runs containerd and needs its shims.
-    tolerations: [{ operator: 'Exists' }],
+    tolerations: ctx.tolerations ?? JOB_DEFAULTS.tolerations,
     hostPID: true, // nsenter into PID 1 for systemctl, and finding containerd to signal
     automountServiceAccountToken: false, // the installer never talks to the API
     enableServiceLinks: false, // no service variables mixed into the installer's environment
@@ -127,7 +146,7 @@ function podSpec(action: CreateJobAction, ctx: InstallerJobSettings): V1PodSpec 
         env: [...extra, ...contract],
         securityContext: { privileged: true },
         volumeMounts: [{ name: 'host-root', mountPath: HOST_MOUNT }],
-        resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+        resources: ctx.resources ?? JOB_DEFAULTS.resources,
         terminationMessagePath: '/dev/termination-log',
         // The installer writes its JSON result there; if it dies before (crash, OOM), the log tail
         // is the next best explanation.
