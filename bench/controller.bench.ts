@@ -326,8 +326,25 @@ function summarizeProfile(file: string): string {
     add(byFunction, `${f.functionName || '(anonymous)'} ${short(f.url)}:${f.lineNumber + 1}`, us);
     add(byFile, f.url ? short(f.url).replace(/^(nm\/(@[^/]+\/)?[^/]+)\/.*$/, '$1') : `(${f.functionName})`, us);
   }
-  const top = (counts: Counts, n: number) => [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `  ${(v / 1000).toFixed(0).padStart(7)} ms ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`).join('\n');
-  return `controller CPU profile (${file}): ${(total / 1e6).toFixed(1)} s sampled\n top self time by function:\n${top(byFunction, 20)}\n self time by module:\n${top(byFile, 12)}`;
+  // Inclusive time of the shimkeeper functions (a function counted once per sample, however deep it recurs).
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const inclusive: Counts = new Map();
+  let busy = 0;
+  for (const [id, us] of selfUs) {
+    if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
+    busy += us;
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const f = byId.get(at)!.callFrame;
+      if (!/\/(src|dist\/src)\//.test(f.url)) continue;
+      const key = `${f.functionName || '(anonymous)'} ${short(f.url)}:${f.lineNumber + 1}`;
+      if (!seen.has(key)) add(inclusive, key, us);
+      seen.add(key);
+    }
+  }
+  const top = (counts: Counts, n: number, of = total) => [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `  ${(v / 1000).toFixed(0).padStart(7)} ms ${((100 * v) / of).toFixed(1).padStart(5)}%  ${k}`).join('\n');
+  return `controller CPU profile (${file}): ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s not idle (main thread)\n top self time by function:\n${top(byFunction, 20)}\n self time by module:\n${top(byFile, 12)}\n inclusive time of shimkeeper's functions (% of the busy time):\n${top(inclusive, 25, busy)}`;
 }
 
 // ---------- printing ----------
