@@ -139,6 +139,18 @@ function desiredVersionLabel(after: NodeMarks, observed: string | null): string 
 
 /** A version as a label value: at most 63 of [A-Za-z0-9._-], starting and ending alphanumeric (`1.0.0+build.1` → `1.0.0_build.1`). */
 export function versionLabelValue(version: string): string | null {
+  let value = versionLabelValues.get(version);
+  if (value === undefined) {
+    if (versionLabelValues.size > 1_000) versionLabelValues.clear();
+    versionLabelValues.set(version, (value = labelValueOf(version)));
+  }
+  return value;
+}
+
+/** Every plan asks this of every installed node, for a handful of distinct versions. */
+const versionLabelValues = new Map<string, string | null>();
+
+function labelValueOf(version: string): string | null {
   const value = version.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
   return value === '' ? null : value;
 }

@@ -10,7 +10,16 @@ import { JOB_UID_LABEL, observeJob } from '../installer-job/observe.ts';
 import type { ObservedJob, ObservedNode, ObservedRuntimeClass, PlannerInput, SandboxFailure } from '../planner/model.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 
+/** Cached objects are replaced, never changed: each is observed once, not once per reconcile. */
+const observedNodes = new WeakMap<V1Node, ObservedNode>();
+
 export function observeNode(node: V1Node): ObservedNode {
+  let observed = observedNodes.get(node);
+  if (!observed) observedNodes.set(node, (observed = Object.freeze(observeNodeOnce(node))));
+  return observed;
+}
+
+function observeNodeOnce(node: V1Node): ObservedNode {
   const observed: ObservedNode = { name: node.metadata?.name ?? '' };
   if (node.metadata?.labels) observed.labels = node.metadata.labels;
   if (node.metadata?.annotations) observed.annotations = node.metadata.annotations;
