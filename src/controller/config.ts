@@ -36,7 +36,7 @@ export interface ControllerConfig {
  * Each running installer Job is a Job and a Pod in etcd and a containerd restart on a node: a
  * `recreate` rollout over thousands of nodes must not start them all at once.
  */
-export const DEFAULT_MAX_CONCURRENT_JOBS = 100;
+export const DEFAULT_MAX_CONCURRENT_JOBS = 500;
 
 /** A setting the controller cannot start with. `code` is stable; `variable` names the setting. */
 export class ControllerConfigError extends Error {

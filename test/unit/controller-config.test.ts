@@ -107,7 +107,7 @@ describe('configFromEnv', () => {
       SHIMKEEPER_MAX_CONCURRENT_JOBS: '250',
     });
     expect(config).toMatchObject({ namespace: 'ops', metricsPort: 9090, leaderElection: false, leaseDurationSeconds: 30, renewDeadlineMs: 20_000, retryPeriodMs: 5_000, logLevel: 'debug', reverifyAfterMs: 0, maxConcurrentJobs: 250 });
-    expect(configFromEnv(IMAGE).maxConcurrentJobs).toBe(100);
+    expect(configFromEnv(IMAGE).maxConcurrentJobs).toBe(500);
     expect(configFromEnv({ ...IMAGE, SHIMKEEPER_MAX_CONCURRENT_JOBS: '0' }).maxConcurrentJobs).toBe(0);
     expect(config.allowedArtifactLocations.map((p) => p.text)).toEqual(['https://github.com/spinkube/']);
   });
