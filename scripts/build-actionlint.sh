@@ -15,33 +15,10 @@
 set -euo pipefail
 
 ACTIONLINT_VERSION="${SHIMKEEPER_ACTIONLINT_VERSION:-v1.7.12}"
-CACHE_ROOT="${SHIMKEEPER_CACHE:-$HOME/.cache/shimkeeper}"
-DIR="$CACHE_ROOT/actionlint/$ACTIONLINT_VERSION"
-BIN="$DIR/actionlint"
 
-log() { echo "build-actionlint: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/go-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-tool.sh"
 
-if [[ ! -x "$BIN" ]]; then
-  command -v go >/dev/null 2>&1 || { log "go toolchain not found on PATH"; exit 1; }
-  mkdir -p "$DIR"
-  # One build at a time per cache: two concurrent test runs on a cold cache would both compile.
-  exec 9>"$DIR/.build.lock"
-  flock 9
-fi
-
-if [[ ! -x "$BIN" ]]; then
-  module=github.com/rhysd/actionlint
-  log "building $module/cmd/actionlint@$ACTIONLINT_VERSION (under a minute; cached afterwards)"
-  start=$(date +%s)
-  # `go install pkg@version` builds the released module with its own go.mod and sumdb-checked
-  # dependencies. The version is stamped as upstream's release builds do, so `actionlint -version`
-  # names it. A temp GOBIN + rename: a killed build never leaves a half-written "cached" binary.
-  gobin=$(mktemp -d "$DIR/.gobin.XXXXXX")
-  trap 'rm -rf "$gobin"' EXIT
-  CGO_ENABLED=0 GOTOOLCHAIN=local GOBIN="$gobin" nice go install -trimpath \
-    -ldflags "-s -w -X $module.version=$ACTIONLINT_VERSION" "$module/cmd/actionlint@$ACTIONLINT_VERSION" >&2
-  mv -f "$gobin/actionlint" "$BIN"
-  log "built actionlint $ACTIONLINT_VERSION in $(($(date +%s) - start)) s"
-fi
-
-echo "$BIN"
+module=github.com/rhysd/actionlint
+# The version is stamped as upstream's release builds do, so `actionlint -version` names it.
+build_go_tool actionlint "$ACTIONLINT_VERSION" "$module/cmd/actionlint" "under a minute" "-X $module.version=$ACTIONLINT_VERSION"

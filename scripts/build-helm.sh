@@ -13,35 +13,12 @@ set -euo pipefail
 
 # Helm 4, the current major. The chart is apiVersion v2, which Helm 3 reads too.
 HELM_VERSION="${SHIMKEEPER_HELM_VERSION:-v4.3.1}"
-CACHE_ROOT="${SHIMKEEPER_CACHE:-$HOME/.cache/shimkeeper}"
-HELM_DIR="$CACHE_ROOT/helm/$HELM_VERSION"
-BIN="$HELM_DIR/helm"
 
-log() { echo "build-helm: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib/go-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-tool.sh"
 
-if [[ ! -x "$BIN" ]]; then
-  command -v go >/dev/null 2>&1 || { log "go toolchain not found on PATH"; exit 1; }
-  mkdir -p "$HELM_DIR"
-  # One build at a time per cache: two concurrent test runs on a cold cache would both compile.
-  exec 9>"$HELM_DIR/.build.lock"
-  flock 9
-fi
-
-if [[ ! -x "$BIN" ]]; then
-  major="${HELM_VERSION%%.*}" # v4.3.1 -> v4
-  module="helm.sh/helm/$major"
-  log "building $module/cmd/helm@$HELM_VERSION (several minutes on 2 cores; cached afterwards)"
-  start=$(date +%s)
-  # Stamp the version as upstream's release builds do, so `helm version` reports the release.
-  ldflags="-s -w -X $module/internal/version.version=$HELM_VERSION -X $module/internal/version.gitTreeState=clean"
-  # `go install pkg@version` builds the released module as it is (its own go.mod, checksums from
-  # sumdb) without touching any module of ours. A temp GOBIN + rename: a killed build never leaves a
-  # half-written "cached" binary.
-  gobin=$(mktemp -d "$HELM_DIR/.gobin.XXXXXX")
-  trap 'rm -rf "$gobin"' EXIT
-  CGO_ENABLED=0 GOTOOLCHAIN=local GOBIN="$gobin" nice go install -trimpath -ldflags "$ldflags" "$module/cmd/helm@$HELM_VERSION" >&2
-  mv -f "$gobin/helm" "$BIN"
-  log "built helm $HELM_VERSION in $(($(date +%s) - start)) s ($(du -h "$BIN" | cut -f1))"
-fi
-
-echo "$BIN"
+major="${HELM_VERSION%%.*}" # v4.3.1 -> v4
+module="helm.sh/helm/$major"
+# Stamp the version as upstream's release builds do, so `helm version` reports the release.
+build_go_tool helm "$HELM_VERSION" "$module/cmd/helm" "several minutes on 2 cores" \
+  "-X $module/internal/version.version=$HELM_VERSION -X $module/internal/version.gitTreeState=clean"

@@ -19,6 +19,7 @@ import { installerJob } from '../../src/controller/installer-job/spec.ts';
 import { shimOwnerReference } from '../../src/controller/owner-reference.ts';
 import type { CreateJobAction } from '../../src/controller/planner/model.ts';
 import { parseInstallerArgs, type InstallerOptions } from '../../src/installer/options.ts';
+import { OPERATOR_INSTALLER_OPTIONS } from '../unit/operator-installer-options.ts';
 import { makeNode, makeShim, planFlat, T0 } from '../unit/planner-fixtures.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -191,17 +192,7 @@ describe('the Helm chart', () => {
       const seen = envMap(container.env);
       // installer.env wins over proxy for the same name.
       expect(seen).toMatchObject({ HTTP_PROXY: 'http://proxy.example:3128', HTTPS_PROXY: 'http://proxy.example:3129', NO_PROXY: '10.0.0.0/8,.cluster.local,.example.com', SHIMKEEPER_TRACE: '1' });
-      expect(parseInstallerArgs(container.args!, seen) as InstallerOptions).toMatchObject({
-        installDir: '/var/lib/shimkeeper',
-        restart: 'systemd',
-        containerdConfig: '/var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl',
-        containerdSocket: '/run/k3s/containerd/containerd.sock',
-        maxArtifactBytes: 1073741824,
-        downloadAttempts: 7,
-        downloadTimeoutMs: 900_000,
-        healthTimeoutMs: 120_000,
-        lockWaitMs: 30_000,
-      });
+      expect(parseInstallerArgs(container.args!, seen) as InstallerOptions).toMatchObject(OPERATOR_INSTALLER_OPTIONS);
       for (const flag of OPERATOR_FLAGS) expect(seen, INSTALLER_FLAGS[flag].env).toHaveProperty(INSTALLER_FLAGS[flag].env);
     });
 

@@ -10,6 +10,7 @@ import { installerJob, JOB_DEFAULTS } from '../../src/controller/installer-job/s
 import { shimOwnerReference } from '../../src/controller/owner-reference.ts';
 import type { CreateJobAction } from '../../src/controller/planner/model.ts';
 import { parseInstallerArgs, type InstallerOptions } from '../../src/installer/options.ts';
+import { OPERATOR_INSTALLER_OPTIONS } from './operator-installer-options.ts';
 import { makeNode, makeShim, planFlat, T0 } from './planner-fixtures.ts';
 
 const IMAGE = { SHIMKEEPER_INSTALLER_IMAGE: 'registry.example/shimkeeper-installer:1.0.0' };
@@ -210,17 +211,7 @@ describe('the settings shape every installer Job', () => {
     const c = container(env);
     const seen = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? '']));
     const options = parseInstallerArgs(c.args ?? [], seen) as InstallerOptions;
-    expect(options).toMatchObject({
-      installDir: '/var/lib/shimkeeper',
-      restart: 'systemd',
-      containerdConfig: '/var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl',
-      containerdSocket: '/run/k3s/containerd/containerd.sock',
-      maxArtifactBytes: 1073741824,
-      downloadAttempts: 7,
-      downloadTimeoutMs: 900_000,
-      healthTimeoutMs: 120_000,
-      lockWaitMs: 30_000,
-    });
+    expect(options).toMatchObject(OPERATOR_INSTALLER_OPTIONS);
     // Unset tuning flags leave the installer's own defaults: the Job does not spell them.
     const plain = Object.keys(envOf({}));
     for (const flag of OPERATOR_FLAGS.filter((f) => f !== 'installDir' && f !== 'restart')) expect(plain).not.toContain(INSTALLER_FLAGS[flag].env);
