@@ -57,11 +57,13 @@ const CPU_PROF = process.env['BENCH_CPU_PROF'] === '1';
 const KEEP = process.env['BENCH_KEEP'] === '1';
 /** Extra Node options for the controller process only, e.g. --max-old-space-size=192. */
 /** The controller's Node options: BENCH_CONTROLLER_NODE_OPTIONS, else the Deployment's own (manifests/deployment.yaml). */
-const CONTROLLER_NODE_OPTIONS = process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ?? deploymentNodeOptions();
+const CONTROLLER_NODE_OPTIONS = process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ?? deploymentEnv('NODE_OPTIONS');
+/** The Deployment's glibc setting, which its memory figures depend on. */
+const CONTROLLER_MALLOC_ARENA_MAX = deploymentEnv('MALLOC_ARENA_MAX');
 
-function deploymentNodeOptions(): string {
+function deploymentEnv(name: string): string {
   const manifest = readFileSync(new URL('../manifests/deployment.yaml', import.meta.url), 'utf8');
-  return /name: NODE_OPTIONS\s*\n\s*value: "([^"]*)"/.exec(manifest)?.[1] ?? '';
+  return new RegExp(`name: ${name}\\s*\\n\\s*value: "([^"]*)"`).exec(manifest)?.[1] ?? '';
 }
 /** Before the steady window: the controller's write counter must stay still this long (at most SETTLE_MAX_MS). */
 const SETTLE_QUIET_MS = 5_000;
@@ -489,6 +491,7 @@ async function runSize(n: number): Promise<Result> {
         LEASE_DURATION_SECONDS: '15',
         LEASE_RENEW_DEADLINE_MS: '10000',
         LEASE_RETRY_PERIOD_MS: '2000',
+        ...(CONTROLLER_MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: CONTROLLER_MALLOC_ARENA_MAX } : {}),
         ...(CPU_PROF || CONTROLLER_NODE_OPTIONS ? { NODE_OPTIONS: [CONTROLLER_NODE_OPTIONS, CPU_PROF ? `--cpu-prof --cpu-prof-dir=${profDir}` : ''].filter(Boolean).join(' ') } : {}),
       },
     });
