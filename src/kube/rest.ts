@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { ClusterAccess } from './cluster-access.ts';
 
@@ -40,14 +41,22 @@ export class KubeClient {
 
   constructor(access: ClusterAccess) {
     this.access = access;
+    // One TLS context for every connection: built per connection from the PEM options, it was
+    // the controller's largest CPU cost in a rollout (bench/controller.bench.ts, BENCH_CPU_PROF).
+    const secureContext = createSecureContext({
+      ...(access.ca ? { ca: access.ca } : {}),
+      ...(access.cert ? { cert: access.cert } : {}),
+      ...(access.key ? { key: access.key } : {}),
+    });
     this.dispatcher = new Agent({
       // HTTP/1.1, a connection per watch: undici's HTTP/2 client cost the controller several times
       // the CPU per watch event (measured with bench/controller.bench.ts's heartbeat churn).
       allowH2: false,
+      // Idle connections are kept between reconciles (undici closes them after 4 s by default).
+      keepAliveTimeout: 60_000,
+      keepAliveMaxTimeout: 600_000,
       connect: {
-        ...(access.ca ? { ca: access.ca } : {}),
-        ...(access.cert ? { cert: access.cert } : {}),
-        ...(access.key ? { key: access.key } : {}),
+        secureContext,
         ...(access.tlsServerName ? { servername: access.tlsServerName } : {}),
         rejectUnauthorized: !access.insecureSkipTlsVerify,
         keepAlive: true,
