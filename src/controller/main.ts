@@ -36,9 +36,8 @@ function serveHttp(port: number, metrics: ControllerMetrics, ready: () => boolea
 async function main(): Promise<void> {
   const config = configFromEnv(process.env);
   const log = createLogger({ level: config.logLevel, base: { component: 'shimkeeper-controller', identity: config.identity } });
-  const client = new KubeClient(clusterAccessFromEnvironment(process.env));
-
   const metrics = new ControllerMetrics({ processMetrics: true });
+  const client = new KubeClient(clusterAccessFromEnvironment(process.env), (method, code, host, seconds) => metrics.observeResponse(method, code, host, seconds));
   const controller = new ShimController({
     client,
     namespace: config.namespace,
@@ -79,6 +78,7 @@ async function main(): Promise<void> {
 
   const lead = async () => {
     metrics.leader.set(1);
+    metrics.leaderStatus.set({ name: config.leaseName }, 1);
     await controller.start();
   };
   if (!config.leaderElection) {
@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     onStoppedLeading: () => {
       // Informers and in-flight work belong to the old term: exit and let the Deployment restart us.
       metrics.leader.set(0);
+      metrics.leaderStatus.set({ name: config.leaseName }, 0);
       log.error('lost the leader lease; exiting so a fresh process starts as a candidate');
       process.exit(1);
     },

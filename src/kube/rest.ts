@@ -34,13 +34,18 @@ export interface RequestOptions {
 /** How long a rotated service-account token file is trusted before it is read again (client-go: 1 min). */
 const TOKEN_REREAD_MS = 60_000;
 
+/** Told of every answered request: for client-go's rest_client_* metrics. */
+export type ResponseObserver = (method: string, code: number, host: string, seconds: number) => void;
+
 export class KubeClient {
   private readonly access: ClusterAccess;
+  private readonly observe: ResponseObserver | undefined;
   private readonly dispatcher: Dispatcher;
   private token: { value: string; readAt: number } | undefined;
 
-  constructor(access: ClusterAccess) {
+  constructor(access: ClusterAccess, observe?: ResponseObserver) {
     this.access = access;
+    this.observe = observe;
     // One TLS context for every connection: built per connection from the PEM options, it was
     // the controller's largest CPU cost in a rollout (bench/controller.bench.ts, BENCH_CPU_PROF).
     const secureContext = createSecureContext({
@@ -94,7 +99,8 @@ export class KubeClient {
       body = JSON.stringify(options.body);
       headers['content-type'] = options.contentType ?? 'application/json';
     }
-    return request(url, {
+    const started = performance.now();
+    const response = await request(url, {
       method: method as Dispatcher.HttpMethod,
       headers,
       body,
@@ -102,6 +108,8 @@ export class KubeClient {
       signal: options.signal ?? null,
       ...(options.bodyTimeoutMs !== undefined ? { bodyTimeout: options.bodyTimeoutMs } : {}),
     });
+    this.observe?.(method, response.statusCode, url.host, (performance.now() - started) / 1000);
+    return response;
   }
 
   private bearerToken(): string | undefined {

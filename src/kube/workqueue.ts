@@ -7,6 +7,19 @@
 export interface WorkQueueOptions {
   baseBackoffMs?: number;
   maxBackoffMs?: number;
+  hooks?: QueueHooks;
+}
+
+/** What client-go's work queue metrics observe. */
+export interface QueueHooks {
+  /** A key entered the queue (an add of a key already waiting is not counted). */
+  added: () => void;
+  depth: (depth: number) => void;
+  /** How long a key waited between being added and handed to a worker. */
+  waited: (seconds: number) => void;
+  /** How long a worker held a key. */
+  worked: (seconds: number) => void;
+  retried: () => void;
 }
 
 export class WorkQueue<K> {
@@ -16,6 +29,9 @@ export class WorkQueue<K> {
   private readonly failures = new Map<K, number>();
   private readonly timers = new Map<K, { at: number; timer: NodeJS.Timeout }>();
   private readonly heldUntil = new Map<K, number>();
+  private readonly addedAt = new Map<K, number>();
+  private readonly startedAt = new Map<K, number>();
+  private readonly hooks: QueueHooks | undefined;
   private readonly waiters: Array<(key: K | undefined) => void> = [];
   private shuttingDown = false;
   private readonly baseBackoffMs: number;
@@ -24,6 +40,7 @@ export class WorkQueue<K> {
   constructor(options: WorkQueueOptions = {}) {
     this.baseBackoffMs = options.baseBackoffMs ?? 500;
     this.maxBackoffMs = options.maxBackoffMs ?? 300_000;
+    this.hooks = options.hooks;
   }
 
   add(key: K): void {
@@ -38,15 +55,27 @@ export class WorkQueue<K> {
       if (wait <= 0) this.heldUntil.delete(key);
     }
     this.dirty.add(key);
+    this.hooks?.added();
+    if (!this.addedAt.has(key)) this.addedAt.set(key, performance.now());
     if (this.processing.has(key)) return;
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
-      this.processing.add(key);
+      this.start(key);
       waiter(key);
     } else {
       this.queue.push(key);
+      this.hooks?.depth(this.queue.length);
     }
+  }
+
+  private start(key: K): void {
+    this.processing.add(key);
+    const now = performance.now();
+    const added = this.addedAt.get(key);
+    this.addedAt.delete(key);
+    if (added !== undefined) this.hooks?.waited((now - added) / 1000);
+    this.startedAt.set(key, now);
   }
 
   /** Adds the key after `ms`; an earlier pending delay for the same key wins. */
@@ -70,6 +99,7 @@ export class WorkQueue<K> {
 
   /** Re-adds a key that failed, after a delay that doubles with each consecutive failure. */
   addRateLimited(key: K): number {
+    this.hooks?.retried();
     const failures = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, failures);
     const delay = Math.min(this.maxBackoffMs, this.baseBackoffMs * 2 ** (failures - 1));
@@ -88,7 +118,8 @@ export class WorkQueue<K> {
     const key = this.queue.shift();
     if (key !== undefined) {
       this.dirty.delete(key);
-      this.processing.add(key);
+      this.start(key);
+      this.hooks?.depth(this.queue.length);
       return Promise.resolve(key);
     }
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -97,6 +128,9 @@ export class WorkQueue<K> {
   /** The worker is done with `key`; added again within `holdMs`, it comes back only after that. */
   done(key: K, holdMs = 0): void {
     this.processing.delete(key);
+    const started = this.startedAt.get(key);
+    this.startedAt.delete(key);
+    if (started !== undefined) this.hooks?.worked((performance.now() - started) / 1000);
     if (holdMs > 0) this.heldUntil.set(key, Date.now() + holdMs);
     if (this.dirty.has(key)) {
       this.dirty.delete(key);

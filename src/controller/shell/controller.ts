@@ -20,7 +20,7 @@ import { shimOwnerReference } from '../owner-reference.ts';
 import type { PlannedAction } from '../planner/model.ts';
 import { plan } from '../planner/plan.ts';
 import { applyAction, applyPlan, type ApplyContext, type ControllerWrite, type WrittenKind } from './apply.ts';
-import type { ControllerMetrics } from './metrics.ts';
+import { CONTROLLER_NAME, type ControllerMetrics } from './metrics.ts';
 import { plannerInput } from './observe.ts';
 import { controllerWatches, type Caches } from './watches.ts';
 
@@ -61,7 +61,7 @@ export interface ControllerOptions {
 
 export class ShimController {
   private readonly options: ControllerOptions;
-  private readonly queue = new WorkQueue<string>();
+  private readonly queue: WorkQueue<string>;
   private readonly expectations: Expectations<WrittenKind>;
   private caches?: Caches;
   private workers: Promise<void>[] = [];
@@ -69,6 +69,7 @@ export class ShimController {
 
   constructor(options: ControllerOptions) {
     this.options = options;
+    this.queue = new WorkQueue<string>({ hooks: options.metrics.queueHooks() });
     this.expectations = new Expectations<WrittenKind>((kind, name, namespace) => this.cached(kind, name, namespace), { timeoutMs: READ_YOUR_WRITES_TIMEOUT_MS });
   }
 
@@ -94,7 +95,9 @@ export class ShimController {
     log.info('caches synced', { shims: caches.shims.list().length, nodes: caches.nodes.list().length, jobs: caches.jobs.list().length });
     this.running = true;
     this.enqueueAllShims();
-    this.workers = Array.from({ length: this.options.workers ?? 2 }, () => this.work());
+    const workers = this.options.workers ?? 2;
+    metrics.runtimeMaxConcurrent.set({ controller: CONTROLLER_NAME }, workers);
+    this.workers = Array.from({ length: workers }, () => this.work());
   }
 
   isReady(): boolean {
@@ -132,36 +135,41 @@ export class ShimController {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      metrics.queueDepth.set(this.queue.length);
       const end = metrics.reconcileSeconds.startTimer();
+      const started = performance.now();
+      metrics.runtimeActiveWorkers.inc({ controller: CONTROLLER_NAME });
       let planningMs = 0;
       try {
-        planningMs = await this.reconcile(key);
+        const outcome = await this.reconcile(key);
+        planningMs = outcome.planningMs;
         this.queue.forget(key);
         metrics.reconciles.inc({ result: 'success' });
+        metrics.observeReconcile(outcome.requeued ? 'requeue_after' : 'success', (performance.now() - started) / 1000);
       } catch (error) {
         const retryIn = this.queue.addRateLimited(key);
         metrics.reconciles.inc({ result: apiStatus(error) === 409 ? 'conflict' : 'error' });
+        metrics.observeReconcile('error', (performance.now() - started) / 1000);
         // An API error may echo what was sent (a Job's environment holds the artifact URL).
         log.warn('reconcile failed', { shim: key, error: redactSecrets(describeApiError(error)), retryInMs: retryIn });
       } finally {
         end();
+        metrics.runtimeActiveWorkers.dec({ controller: CONTROLLER_NAME });
         this.queue.done(key, Math.min(RECONCILE_HOLD_MAX_MS, RECONCILE_HOLD_FACTOR * planningMs));
       }
     }
   }
 
-  /** Returns how long planning took (ms), not counting the writes. */
-  private async reconcile(name: string): Promise<number> {
+  /** Returns how long planning took (ms), not counting the writes, and whether the Shim is looked at again later. */
+  private async reconcile(name: string): Promise<{ planningMs: number; requeued: boolean }> {
     const { log, metrics, namespace } = this.options;
     const shim = this.caches!.shims.get(name) as unknown as Shim | undefined;
     if (!shim) {
       this.expectations.forget(name);
-      return 0;
+      return { planningMs: 0, requeued: false };
     }
     if (!this.expectations.satisfied(name)) {
       this.queue.addAfter(name, CACHE_CATCH_UP_POLL_MS);
-      return 0;
+      return { planningMs: 0, requeued: true };
     }
     const planningStart = performance.now();
 
@@ -189,7 +197,7 @@ export class ShimController {
       this.expectations.expect(name, writes);
     }
     if (result.requeueAfterMs !== undefined) this.queue.addAfter(name, result.requeueAfterMs);
-    return planningMs;
+    return { planningMs, requeued: result.requeueAfterMs !== undefined };
   }
 
   /** The Shim's identity, bound once for the reconcile: its owner reference goes on its Jobs and RuntimeClass. */
