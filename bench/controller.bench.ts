@@ -617,6 +617,7 @@ async function runSize(n: number): Promise<Result> {
     const apiserverFigures = procFigures(apiserverPid);
     const ctlTotal = await controllerCounts(ctl);
     const ctlText = await controllerMetricText(ctl);
+    const connections = samples(ctlText, 'shimkeeper_api_connections_total')[0]?.value ?? 0;
     const reconciles = samples(ctlText, 'shimkeeper_reconciles_total').map((s) => `${s.labels['result']}: ${s.value}`).join(', ');
     const reconcileSum = samples(ctlText, 'shimkeeper_reconcile_duration_seconds_sum')[0]?.value ?? 0;
     const reconcileCount = samples(ctlText, 'shimkeeper_reconcile_duration_seconds_count')[0]?.value ?? 0;
@@ -632,6 +633,7 @@ async function runSize(n: number): Promise<Result> {
     console.log(`controller start → leading with synced caches: ${controllerReadyS} s; start-up requests (its metrics): ${inline(ctlBefore)}`);
     console.log(`time to full rollout (Shim applied → nodesReady=${n}, Ready=True): ${rolledOut ? `${result.rolloutS} s, ${(n / (rolloutMs / 1000)).toFixed(1)} nodes/s` : `NOT REACHED (${result.nodesReadyAtEnd}/${n} after ${secs(rolloutMs)} s)`}`);
     console.log(`  first Job ${Number.isFinite(firstJob) ? secs(firstJob - applied) : '-'} s after the apply; Jobs run: ${agent.timeline.length}; most Jobs at once: ${concurrent}; test agent errors: ${agent.errors.length}${agent.errors.length ? ` (first: ${agent.errors[0]!.message.slice(0, 200)})` : ''}`);
+    console.log(`  connections the controller opened to the apiserver (TLS handshakes), since start: ${connections}`);
     console.log(`  reconciles: ${reconciles || '-'}; mean reconcile ${reconcileCount ? ((1000 * reconcileSum) / reconcileCount).toFixed(1) : '-'} ms over ${reconcileCount}`);
     const heapText = await controllerMetricText(ctl);
     const heapNow = (name: string) => mb((samples(heapText, name)[0]?.value ?? 0) / 1024);

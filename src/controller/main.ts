@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const config = configFromEnv(process.env);
   const log = createLogger({ level: config.logLevel, base: { component: 'shimkeeper-controller', identity: config.identity } });
   const metrics = new ControllerMetrics({ processMetrics: true });
-  const client = new KubeClient(clusterAccessFromEnvironment(process.env), (method, code, host, seconds) => metrics.observeResponse(method, code, host, seconds));
+  const client = new KubeClient(clusterAccessFromEnvironment(process.env), metrics.apiObserver());
   const controller = new ShimController({
     client,
     namespace: config.namespace,

@@ -34,8 +34,11 @@ export interface RequestOptions {
 /** How long a rotated service-account token file is trusted before it is read again (client-go: 1 min). */
 const TOKEN_REREAD_MS = 60_000;
 
-/** Told of every answered request: for client-go's rest_client_* metrics. */
-export type ResponseObserver = (method: string, code: number, host: string, seconds: number) => void;
+/** Told of every answered request (for client-go's rest_client_* metrics), and of every new connection. */
+export interface ResponseObserver {
+  (method: string, code: number, host: string, seconds: number): void;
+  connected?: () => void;
+}
 
 export class KubeClient {
   private readonly access: ClusterAccess;
@@ -68,6 +71,7 @@ export class KubeClient {
         keepAliveInitialDelay: 30_000,
       },
     });
+    if (observe?.connected) this.dispatcher.on('connect', () => observe.connected?.());
   }
 
   /** The JSON body of a successful call; an ApiError otherwise. */

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ResponseObserver } from '../../kube/rest.ts';
 import type { QueueHooks } from '../../kube/workqueue.ts';
 
 // The controller's Prometheus metrics, on a registry of its own (tests start several controllers
@@ -42,6 +43,7 @@ export class ControllerMetrics {
   // client-go's REST client names (k8s.io/client-go/tools/metrics, as controller-runtime registers them).
   readonly restRequests = new Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests, partitioned by status code, method, and host.', labelNames: ['code', 'method', 'host'], registers: [this.registry] });
   readonly restLatency = new Histogram({ name: 'rest_client_request_duration_seconds', help: 'Request latency in seconds. Broken down by verb, and host.', labelNames: ['verb', 'host'], buckets: DURATION_BUCKETS, registers: [this.registry] });
+  readonly connections = new Counter({ name: 'shimkeeper_api_connections_total', help: 'Connections opened to the Kubernetes API server (each a TLS handshake).', registers: [this.registry] });
   readonly leaderStatus = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master.', labelNames: ['name'], registers: [this.registry] });
 
   constructor(options: { processMetrics?: boolean } = {}) {
@@ -50,6 +52,11 @@ export class ControllerMetrics {
 
   countRequest(verb: string, resource: string): void {
     this.apiRequests.inc({ verb, resource });
+  }
+
+  /** The KubeClient's observer: every answered request, and every new connection. */
+  apiObserver(): ResponseObserver {
+    return Object.assign((method: string, code: number, host: string, seconds: number) => this.observeResponse(method, code, host, seconds), { connected: () => this.connections.inc() });
   }
 
   /** One answered HTTP request to the API server (a watch when its response starts). */
