@@ -1,9 +1,11 @@
 // The `Shim` resource (runtime.shimkeeper.dev/v1alpha1, cluster-scoped).
 //
 // The spec is a superset of the upstream runtime-class-manager (kwasm / spinkube) Shim: an upstream
-// manifest works after changing its apiVersion, provided it carries a sha256 (or opts out of
-// verification explicitly, see `FetchStrategy.insecureSkipChecksum`). Field names and nesting follow
-// upstream exactly; everything shimkeeper adds is optional.
+// manifest applies after changing its apiVersion (its old spellings included, as deprecated
+// aliases), provided it carries a sha256 (or opts out of verification explicitly, see
+// `FetchStrategy.insecureSkipChecksum`); it installs once it has a nodeSelector, which upstream took
+// as every node when absent (README: "Migrating from runtime-class-manager"). Field names and
+// nesting follow upstream exactly; everything shimkeeper adds is optional.
 
 import { API_GROUP, API_VERSION, SHIM_KIND } from './names.ts';
 
