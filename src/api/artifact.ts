@@ -2,7 +2,7 @@
 
 import { redactUrl } from './redact.ts';
 import { computeRevision } from './revision.ts';
-import type { Shim } from './shim.ts';
+import { effectiveRuntimeOptions, type Shim } from './shim.ts';
 
 export interface NodePlatform {
   /** The node's `kubernetes.io/os` label (kubelet sets it; absent is taken as linux). */
@@ -87,7 +87,7 @@ export function resolveArtifact(shim: Shim, platform: NodePlatform): ArtifactRes
     url: location,
     sha256: normalizedSha ?? '',
     handler: shim.spec.runtimeClass.handler,
-    runtimeOptions: shim.spec.containerdRuntimeOptions ?? {},
+    runtimeOptions: effectiveRuntimeOptions(shim.spec),
     shimBinary: shim.spec.shimBinary,
   });
   return {

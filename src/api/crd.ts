@@ -6,7 +6,7 @@
 
 import { ARCH_ALIASES } from './artifact.ts';
 import { API_GROUP, API_VERSION, SHIM_KIND, SHIM_PLURAL } from './names.ts';
-import { FETCH_STRATEGY_ANONYMOUS_HTTP, LIMITS, MAX_FAILING_NODES, NODE_DEFAULT_HANDLERS, PATTERNS } from './shim.ts';
+import { FETCH_STRATEGY_ANONYMOUS_HTTP, FETCH_STRATEGY_ANONYMOUS_HTTP_MISSPELT, FETCH_STRATEGY_TYPES, LIMITS, MAX_FAILING_NODES, MAX_VERSIONS, NODE_DEFAULT_HANDLERS, PATTERNS } from './shim.ts';
 import { MESSAGES } from './validate.ts';
 
 export interface ValidationRule {
@@ -106,7 +106,11 @@ function fetchStrategySchema(): SchemaProps {
     description:
       'Where nodes download the shim from: one anonHttp artifact for every node, or one per platform. Every artifact needs a sha256 unless insecureSkipChecksum is true.',
     properties: {
-      type: { type: 'string', description: 'Fetch strategy; the only one is anonymousHttp.', enum: [FETCH_STRATEGY_ANONYMOUS_HTTP] },
+      type: {
+        type: 'string',
+        description: `Fetch strategy; the only one is ${FETCH_STRATEGY_ANONYMOUS_HTTP}, and it may be left out. ${FETCH_STRATEGY_ANONYMOUS_HTTP_MISSPELT} (the spelling of early kwasm-operator samples) is a deprecated alias, accepted so those manifests apply.`,
+        enum: [...FETCH_STRATEGY_TYPES],
+      },
       anonHttp: {
         type: 'object',
         description: 'A single artifact for every node, fetched without credentials. Ignored when platforms is non-empty.',
@@ -147,16 +151,37 @@ function fetchStrategySchema(): SchemaProps {
   };
 }
 
+function runtimeOptionsSchema(field: string, description: string): SchemaProps {
+  return {
+    type: 'object',
+    description,
+    maxProperties: LIMITS.runtimeOptions,
+    additionalProperties: { type: 'string', maxLength: LIMITS.runtimeOptionValue },
+    'x-kubernetes-validations': [
+      {
+        rule: `self.all(k, k.size() <= ${LIMITS.runtimeOptionKey} && k.matches(${celRegex(PATTERNS.runtimeOptionKey)}))`,
+        message: `${field} keys must be letters, digits, _ or -`,
+      },
+    ],
+  };
+}
+
 function specSchema(): SchemaProps {
   return {
     type: 'object',
     description: 'ShimSpec: which nodes get which shim artifact, wired to which RuntimeClass, how fast.',
     required: ['fetchStrategy', 'runtimeClass'],
+    'x-kubernetes-validations': [
+      {
+        rule: '!has(self.runtimeOptions) || !has(self.containerdRuntimeOptions) || self.runtimeOptions == self.containerdRuntimeOptions',
+        message: MESSAGES.runtimeOptionsAlias,
+      },
+    ],
     properties: {
       nodeSelector: {
         type: 'object',
         description:
-          'Nodes carrying all these labels are targets. Nodes may also opt in with the annotation runtime.shimkeeper.dev/shims. Empty: annotation opt-in only.',
+          'Nodes carrying all these labels are targets. Nodes may also opt in with the annotation runtime.shimkeeper.dev/shims. Empty or absent: annotation opt-in only, so no node unless one opts in (runtime-class-manager took absent as every node; for every Linux node use kubernetes.io/os: linux).',
         maxProperties: LIMITS.nodeSelector,
         additionalProperties: { type: 'string', maxLength: LIMITS.labelValue, pattern: PATTERNS.labelValue },
         'x-kubernetes-validations': [
@@ -177,7 +202,7 @@ function specSchema(): SchemaProps {
         required: ['name', 'handler'],
         properties: {
           name: str(
-            'RuntimeClass name. shimkeeper creates it and deletes it with the Shim; a RuntimeClass of that name that shimkeeper did not create for this Shim is never changed, adopted or deleted (the Shim reports RuntimeClassConflict).',
+            'RuntimeClass name. shimkeeper creates it and deletes it with the Shim; a RuntimeClass of that name that shimkeeper did not create for this Shim is never changed or deleted (the Shim reports RuntimeClassConflict) unless adoptExisting is true.',
             { pattern: 'dnsSubdomain', maxLength: LIMITS.dnsSubdomain },
           ),
           handler: str(
@@ -186,7 +211,12 @@ function specSchema(): SchemaProps {
           ),
           takeOverExistingHandler: {
             type: 'boolean',
-            description: `Replace a runtime that a node's containerd already has for this handler (its default runtime, e.g. ${NODE_DEFAULT_HANDLERS.join(', ')}, or a hand-written stanza); the replaced stanza is restored on uninstall. Default false: the installer refuses such nodes, and handlers that are a node default are refused at admission.`,
+            description: `Replace a runtime that a node's containerd already has for this handler (its default runtime, e.g. ${NODE_DEFAULT_HANDLERS.join(', ')}, a hand-written stanza, or runtime-class-manager's); the replaced stanza is restored on uninstall. Default false: the installer refuses such nodes, and handlers that are a node default are refused at admission.`,
+          },
+          adoptExisting: {
+            type: 'boolean',
+            description:
+              'Take over an existing RuntimeClass of this name that shimkeeper did not create (one runtime-class-manager created, or one made by hand) when its handler is this handler: its controller owner reference becomes this Shim and its scheduling shimkeeper\'s, other labels and fields stay. For moving from runtime-class-manager. A class of another Shim, or with another handler, is refused even so. Default false: such a class is never touched (RuntimeClassConflict).',
           },
         },
         'x-kubernetes-validations': [
@@ -215,18 +245,11 @@ function specSchema(): SchemaProps {
           ),
         },
       },
-      containerdRuntimeOptions: {
-        type: 'object',
-        description: 'containerd runtime options for the handler, e.g. SystemdCgroup: "true".',
-        maxProperties: LIMITS.runtimeOptions,
-        additionalProperties: { type: 'string', maxLength: LIMITS.runtimeOptionValue },
-        'x-kubernetes-validations': [
-          {
-            rule: `self.all(k, k.size() <= ${LIMITS.runtimeOptionKey} && k.matches(${celRegex(PATTERNS.runtimeOptionKey)}))`,
-            message: 'containerdRuntimeOptions keys must be letters, digits, _ or -',
-          },
-        ],
-      },
+      containerdRuntimeOptions: runtimeOptionsSchema('containerdRuntimeOptions', 'containerd runtime options for the handler, e.g. SystemdCgroup: "true".'),
+      runtimeOptions: runtimeOptionsSchema(
+        'runtimeOptions',
+        'Deprecated: the name some runtime-class-manager releases gave containerdRuntimeOptions, accepted so their manifests apply. Use containerdRuntimeOptions.',
+      ),
       shimBinary: str('The containerd-shim-*-v2 (or runwasi-style -v1) file to install from the archive, when it holds more than one.', {
         pattern: 'shimBinary',
         maxLength: LIMITS.shimBinary,
@@ -276,6 +299,20 @@ function statusSchema(): SchemaProps {
           type: 'object',
           required: ['platform', 'revision'],
           properties: { platform: { type: 'string' }, revision: { type: 'string' } },
+        },
+      },
+      versions: {
+        type: 'array',
+        description: `Which revision (and version) how many target nodes run, installed and working: the desired revisions first, then the newest version. At most ${MAX_VERSIONS} entries.`,
+        maxItems: MAX_VERSIONS,
+        items: {
+          type: 'object',
+          required: ['revision', 'nodes'],
+          properties: {
+            version: { type: 'string', description: 'The version the nodes report; absent when unknown.' },
+            revision: { type: 'string' },
+            nodes: count('Target nodes running this revision.'),
+          },
         },
       },
       failingNodes: {

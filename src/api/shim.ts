@@ -1,9 +1,11 @@
 // The `Shim` resource (runtime.shimkeeper.dev/v1alpha1, cluster-scoped).
 //
 // The spec is a superset of the upstream runtime-class-manager (kwasm / spinkube) Shim: an upstream
-// manifest works after changing its apiVersion, provided it carries a sha256 (or opts out of
-// verification explicitly, see `FetchStrategy.insecureSkipChecksum`). Field names and nesting follow
-// upstream exactly; everything shimkeeper adds is optional.
+// manifest applies after changing its apiVersion (its old spellings included, as deprecated
+// aliases), provided it carries a sha256 (or opts out of verification explicitly, see
+// `FetchStrategy.insecureSkipChecksum`); it installs once it has a nodeSelector, which upstream took
+// as every node when absent (README: "Migrating from runtime-class-manager"). Field names and
+// nesting follow upstream exactly; everything shimkeeper adds is optional.
 
 import { API_GROUP, API_VERSION, SHIM_KIND } from './names.ts';
 
@@ -11,6 +13,13 @@ export const SHIM_API_VERSION = `${API_GROUP}/${API_VERSION}`;
 
 /** The only fetch strategy there is (upstream spells it this way in its samples). */
 export const FETCH_STRATEGY_ANONYMOUS_HTTP = 'anonymousHttp';
+/**
+ * Deprecated spelling of {@link FETCH_STRATEGY_ANONYMOUS_HTTP}: the kwasm-operator samples that
+ * runtime-class-manager grew from wrote `type: annonymousHttp`. Accepted so those manifests apply;
+ * it means the same (the type selects nothing, anonHttp or platforms do).
+ */
+export const FETCH_STRATEGY_ANONYMOUS_HTTP_MISSPELT = 'annonymousHttp';
+export const FETCH_STRATEGY_TYPES = [FETCH_STRATEGY_ANONYMOUS_HTTP, FETCH_STRATEGY_ANONYMOUS_HTTP_MISSPELT] as const;
 
 export type RolloutStrategyType = 'rolling' | 'recreate';
 
@@ -35,8 +44,8 @@ export interface PlatformArtifact {
 }
 
 export interface FetchStrategy {
-  /** Upstream requires it; shimkeeper accepts it missing. Only `anonymousHttp` exists. */
-  type?: typeof FETCH_STRATEGY_ANONYMOUS_HTTP;
+  /** Upstream requires it; shimkeeper accepts it missing. Only `anonymousHttp` exists (`annonymousHttp`: deprecated spelling). */
+  type?: (typeof FETCH_STRATEGY_TYPES)[number];
   /** The single artifact for every node. Ignored when `platforms` is non-empty (as upstream). */
   anonHttp?: AnonHttpSpec;
   /** Per-platform artifacts. A node whose platform is not listed is reported unsupported. */
@@ -61,6 +70,14 @@ export interface RuntimeClassSpec {
    * to deliberately take over such a handler; the replaced stanza is restored on uninstall.
    */
   takeOverExistingHandler?: boolean;
+  /**
+   * shimkeeper addition, for moving from runtime-class-manager: take over an existing RuntimeClass
+   * of this name that shimkeeper did not create (runtime-class-manager's, or one made by hand), when
+   * its handler is this handler. Its controller owner reference is replaced by this Shim's and its
+   * scheduling by shimkeeper's. Without it such a class is never touched (RuntimeClassConflict); a
+   * class of another Shim or with another handler is refused even with it.
+   */
+  adoptExisting?: boolean;
 }
 
 /** Handlers that are a node's default runtime: a Shim may name them only with takeOverExistingHandler. */
@@ -98,6 +115,11 @@ export interface ShimSpec {
   rolloutStrategy?: RolloutStrategy;
   /** containerd runtime `options` for this handler, e.g. `{SystemdCgroup: "true"}`. */
   containerdRuntimeOptions?: Record<string, string>;
+  /**
+   * Deprecated: the name some runtime-class-manager releases gave containerdRuntimeOptions. Read
+   * only through {@link effectiveRuntimeOptions}; validation refuses both set to different maps.
+   */
+  runtimeOptions?: Record<string, string>;
   /** shimkeeper addition: the `containerd-shim-*-v1` or `-v2` file inside the archive, when it holds several. */
   shimBinary?: string;
 }
@@ -127,6 +149,15 @@ export interface PlatformRevision {
   revision: string;
 }
 
+/** How many target nodes run one revision (status.versions). */
+export interface VersionSummary {
+  /** The version those nodes report, when known (the Shim names none, or no node reported it). */
+  version?: string;
+  revision: string;
+  /** Target nodes on which this revision is installed and working. */
+  nodes: number;
+}
+
 export interface ShimStatus {
   observedGeneration?: number;
   conditions?: Condition[];
@@ -144,9 +175,16 @@ export interface ShimStatus {
   revisions?: PlatformRevision[];
   /** At most {@link MAX_FAILING_NODES} failing nodes, sorted by name. */
   failingNodes?: FailingNode[];
+  /**
+   * Which revisions (and versions) the target nodes run, the desired ones first, then newest
+   * version first; at most {@link MAX_VERSIONS} entries.
+   */
+  versions?: VersionSummary[];
 }
 
 export const MAX_FAILING_NODES = 10;
+/** A rollout has two revisions per platform at a time; more entries are leftovers of failed ones. */
+export const MAX_VERSIONS = 8;
 
 export interface ShimMetadata {
   name: string;
@@ -235,6 +273,11 @@ export interface EffectiveRollout {
   type: RolloutStrategyType;
   maxUpdate: IntOrPercent;
   maxFailedNodes: IntOrPercent;
+}
+
+/** The containerd runtime options, under their current name or the deprecated one (runtimeOptions). */
+export function effectiveRuntimeOptions(spec: Pick<ShimSpec, 'containerdRuntimeOptions' | 'runtimeOptions'>): Record<string, string> {
+  return spec.containerdRuntimeOptions ?? spec.runtimeOptions ?? {};
 }
 
 /** The rollout strategy with shimkeeper's defaults filled in. */

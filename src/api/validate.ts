@@ -3,15 +3,18 @@
 // objects, servers without CEL) and tests can check rules without an API server.
 
 import { normalizeArch } from './artifact.ts';
-import { FETCH_STRATEGY_ANONYMOUS_HTTP, LIMITS, NODE_DEFAULT_HANDLERS, PATTERNS } from './shim.ts';
+import { FETCH_STRATEGY_ANONYMOUS_HTTP, FETCH_STRATEGY_TYPES, LIMITS, NODE_DEFAULT_HANDLERS, PATTERNS } from './shim.ts';
 
 /** Messages the CRD's CEL rules also use, so users read the same words from kubectl and from status. */
 export const MESSAGES = {
   fetchSource: 'fetchStrategy needs anonHttp.location or at least one entry in fetchStrategy.platforms',
+  // Say how to get the digest: runtime-class-manager made it optional, so migrated Shims lack it.
   anonHttpSha256:
-    'fetchStrategy.anonHttp.sha256 is required (set fetchStrategy.insecureSkipChecksum: true to install without verification)',
+    "fetchStrategy.anonHttp.sha256 is required: use the sha256 the shim's release publishes, or compute it with 'shimkeeper-installer checksum --url LOCATION' (prints the fetchStrategy to paste) or 'curl -fsSL LOCATION | sha256sum'; only fetchStrategy.insecureSkipChecksum: true installs without verification",
   platformSha256:
-    'every fetchStrategy.platforms entry needs a sha256 (set fetchStrategy.insecureSkipChecksum: true to install without verification)',
+    "every fetchStrategy.platforms entry needs a sha256: use the ones the shim's release publishes, or compute them with 'shimkeeper-installer checksum --url LOCATION --platform OS/ARCH' (once per entry, or both flags repeated; prints the platforms to paste); only fetchStrategy.insecureSkipChecksum: true installs without verification",
+  runtimeOptionsAlias:
+    'spec.runtimeOptions is the deprecated name of spec.containerdRuntimeOptions: set only one of them (or both to the same options)',
   uniquePlatforms: 'fetchStrategy.platforms must not list the same os/arch twice (x86_64 = amd64, aarch64 = arm64)',
   shimName: `metadata.name must be a DNS label (lowercase letters, digits and '-', no dots) of at most ${LIMITS.shimName} characters: it becomes a label value, part of node label keys and a file name on nodes`,
   defaultHandler: `spec.runtimeClass.handler names a node's default runtime (${NODE_DEFAULT_HANDLERS.join(', ')}): set spec.runtimeClass.takeOverExistingHandler: true to replace it deliberately`,
@@ -69,11 +72,17 @@ function checkStringMap(
   return errors;
 }
 
+function sameStringMap(a: unknown, b: unknown): boolean {
+  if (!isObject(a) || !isObject(b)) return false;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
+}
+
 function validateFetchStrategy(fetch: unknown): string[] {
   const path = 'spec.fetchStrategy';
   if (!isObject(fetch)) return [`${path} is required`];
   const errors: string[] = [];
-  if (fetch.type !== undefined && fetch.type !== FETCH_STRATEGY_ANONYMOUS_HTTP) {
+  if (fetch.type !== undefined && !(FETCH_STRATEGY_TYPES as readonly unknown[]).includes(fetch.type)) {
     errors.push(`${path}.type must be "${FETCH_STRATEGY_ANONYMOUS_HTTP}" (got ${JSON.stringify(fetch.type)})`);
   }
   if (fetch.insecureSkipChecksum !== undefined && typeof fetch.insecureSkipChecksum !== 'boolean') {
@@ -207,18 +216,24 @@ export function validateShim(shim: unknown): string[] {
     const takeOver = runtimeClass.takeOverExistingHandler;
     if (takeOver !== undefined && typeof takeOver !== 'boolean') errors.push('spec.runtimeClass.takeOverExistingHandler must be a boolean');
     if (NODE_DEFAULT_HANDLERS.includes(runtimeClass.handler as string) && takeOver !== true) errors.push(MESSAGES.defaultHandler);
+    if (runtimeClass.adoptExisting !== undefined && typeof runtimeClass.adoptExisting !== 'boolean') errors.push('spec.runtimeClass.adoptExisting must be a boolean');
   }
 
   errors.push(...validateRollout(spec.rolloutStrategy));
-  errors.push(
-    ...checkStringMap(
-      'spec.containerdRuntimeOptions',
-      spec.containerdRuntimeOptions,
-      LIMITS.runtimeOptions,
-      { pattern: 'runtimeOptionKey', maxLength: LIMITS.runtimeOptionKey, describe: 'must be letters, digits, _ or -' },
-      { maxLength: LIMITS.runtimeOptionValue, allowEmpty: true },
-    ),
-  );
+  for (const field of ['containerdRuntimeOptions', 'runtimeOptions'] as const) {
+    errors.push(
+      ...checkStringMap(
+        `spec.${field}`,
+        spec[field],
+        LIMITS.runtimeOptions,
+        { pattern: 'runtimeOptionKey', maxLength: LIMITS.runtimeOptionKey, describe: 'must be letters, digits, _ or -' },
+        { maxLength: LIMITS.runtimeOptionValue, allowEmpty: true },
+      ),
+    );
+  }
+  if (spec.containerdRuntimeOptions !== undefined && spec.runtimeOptions !== undefined && !sameStringMap(spec.containerdRuntimeOptions, spec.runtimeOptions)) {
+    errors.push(MESSAGES.runtimeOptionsAlias);
+  }
   if (spec.shimBinary !== undefined) {
     errors.push(...checkString('spec.shimBinary', spec.shimBinary, { pattern: 'shimBinary', maxLength: LIMITS.shimBinary, describe: 'must be a file name like containerd-shim-spin-v2 or containerd-shim-wasmtime-v1' }));
   }

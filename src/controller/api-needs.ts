@@ -35,7 +35,7 @@ export const CONTROLLER_API_NEEDS: readonly ApiNeed[] = [
     resource: 'runtimeclasses',
     verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
     scope: 'cluster',
-    why: "each Shim's RuntimeClass, created, kept in shape and deleted with the Shim",
+    why: "each Shim's RuntimeClass, created, kept in shape and deleted with the Shim; get and update adopt one (spec.runtimeClass.adoptExisting)",
   },
   { group: 'events.k8s.io', resource: 'events', verbs: ['create', 'patch'], scope: 'cluster', why: 'events on Shims and Nodes (events.k8s.io/v1)' },
   // Cluster-scoped objects' events live in `default`, so a namespaced Role would not do.

@@ -10,6 +10,11 @@ import { report } from './report.ts';
 import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, type InstallerResult } from '../api/installer-contract.ts';
 import { redactSecrets } from '../api/redact.ts';
 import { uninstall } from './uninstall.ts';
+import { CHECKSUM_COMMAND, runChecksumCommand } from './checksum.ts';
+
+// `checksum` is for people (moving Shims from runtime-class-manager): no node, no JSON result, so
+// none of the result machinery below applies to it.
+if (process.argv[2] === CHECKSUM_COMMAND) process.exit(await runChecksumCommand(process.argv.slice(3), process.env, process.stdout, process.stderr));
 
 // Every run ends with exactly one JSON result, even one that breaks in an unforeseen way: the
 // controller reads nothing else, and a pod that dies without a result leaves it guessing.

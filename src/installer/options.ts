@@ -47,6 +47,7 @@ const PARSE_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
 };
 
 export const USAGE = `Usage: shimkeeper-installer install|uninstall|status [flags]
+       shimkeeper-installer checksum --url URL [--platform OS/ARCH]   (see checksum --help)
 
 Installs a containerd shim on this node, wires it into containerd's config, restarts containerd
 and checks that it came back; or undoes all of that. Prints one JSON result as its last line.
@@ -179,7 +180,7 @@ function parseRestart(value: string): RestartStrategy {
   throw new UsageError(`--restart must be auto, systemd, signal or none, not ${JSON.stringify(value)}`);
 }
 
-function positiveNumber(flag: string, raw: string | undefined, fallback: number): number {
+export function positiveNumber(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${flag} must be a positive number, not ${JSON.stringify(raw)}`);

@@ -86,6 +86,9 @@ spec:
     ['a 63-character name', (s) => (s.metadata.name = 'a'.repeat(63))],
     ['the runc handler with the explicit opt-in', (s) => (s.spec.runtimeClass = { name: 'runc-override', handler: 'runc', takeOverExistingHandler: true })],
     ['a runwasi shim binary (containerd-shim-wasmtime-v1)', (s) => (s.spec.shimBinary = 'containerd-shim-wasmtime-v1')],
+    ["kwasm-operator's misspelt fetch type annonymousHttp", (s) => (s.spec.fetchStrategy.type = 'annonymousHttp')],
+    ["rcm's runtimeOptions, alone or equal to containerdRuntimeOptions", (s) => (s.spec.runtimeOptions = s.spec.containerdRuntimeOptions = { SystemdCgroup: 'true' })],
+    ['adoptExisting', (s) => (s.spec.runtimeClass.adoptExisting = true)],
   ])('accepts %s', (_name, mutate) => {
     const result = kubectl(['create', '--dry-run=server', '-f', '-'], shim(mutate));
     expect(result.ok, result.out).toBe(true);
@@ -93,7 +96,7 @@ spec:
 
   it.each<[string, (s: LooseShim) => void, RegExp]>([
     ['no artifact at all', (s) => (s.spec.fetchStrategy = { type: 'anonymousHttp' }), /fetchStrategy needs anonHttp\.location or at least one entry in fetchStrategy\.platforms/],
-    ['a missing sha256', (s) => delete s.spec.fetchStrategy.anonHttp.sha256, /fetchStrategy\.anonHttp\.sha256 is required \(set fetchStrategy\.insecureSkipChecksum: true/],
+    ['a missing sha256', (s) => delete s.spec.fetchStrategy.anonHttp.sha256, /fetchStrategy\.anonHttp\.sha256 is required: .*compute it with 'shimkeeper-installer checksum --url LOCATION'/],
     ['an upper-case sha256', (s) => (s.spec.fetchStrategy.anonHttp.sha256 = 'A'.repeat(64)), /anonHttp\.sha256 in body should match '\^\[a-f0-9\]\{64\}\$'/],
     ['an ftp:// URL', (s) => (s.spec.fetchStrategy.anonHttp.location = 'ftp://e.com/x'), /anonHttp\.location in body should match '\^\(https\?\|file\):\/\//],
     ['a platform without sha256', (s) => (s.spec.fetchStrategy = { platforms: [{ os: 'linux', arch: 'amd64', location: 'https://e.com/a' }] }), /every fetchStrategy\.platforms entry needs a sha256/],
@@ -115,6 +118,11 @@ spec:
     ['the node default handler runc without the opt-in', (s) => (s.spec.runtimeClass.handler = 'runc'), /spec\.runtimeClass\.handler names a node's default runtime \(runc\): set spec\.runtimeClass\.takeOverExistingHandler: true/],
     ['a shimBinary longer than a node file name allows', (s) => (s.spec.shimBinary = `containerd-shim-${'x'.repeat(120)}-v2`), /spec\.shimBinary: Too long/],
     ['no runtimeClass', (s) => delete s.spec.runtimeClass, /spec\.runtimeClass: Required value/],
+    ['runtimeOptions that differ from containerdRuntimeOptions', (s) => {
+      s.spec.runtimeOptions = { SystemdCgroup: 'true' };
+      s.spec.containerdRuntimeOptions = { SystemdCgroup: 'false' };
+    }, /spec\.runtimeOptions is the deprecated name of spec\.containerdRuntimeOptions: set only one of them/],
+    ['another misspelling of the fetch type', (s) => (s.spec.fetchStrategy.type = 'anonymousHTTP'), /supported values: "anonymousHttp", "annonymousHttp"/],
   ])('refuses %s with a clear message', (_name, mutate, message) => {
     const result = kubectl(['apply', '-f', '-'], shim(mutate));
     expect(result.ok).toBe(false);

@@ -156,6 +156,16 @@ describe('the Shim CRD', () => {
     expect(spec.properties!.rolloutStrategy!.properties!.rolling!.properties!.maxUpdate!['x-kubernetes-int-or-string']).toBe(true);
   });
 
+  it("accepts runtime-class-manager's old spellings, marked deprecated for kubectl explain", () => {
+    expect(fetch.properties!.type!.enum).toEqual(['anonymousHttp', 'annonymousHttp']);
+    expect(fetch.properties!.type!.description).toMatch(/annonymousHttp .* is a deprecated alias/);
+    expect(spec.properties!.runtimeOptions!.description).toMatch(/^Deprecated: .*Use containerdRuntimeOptions\.$/);
+    expect(spec.properties!.runtimeOptions!.additionalProperties).toEqual(spec.properties!.containerdRuntimeOptions!.additionalProperties);
+    expect(spec.properties!.runtimeClass!.properties!.adoptExisting!.type).toBe('boolean');
+    expect(spec.properties!.nodeSelector!.description).toContain('kubernetes.io/os: linux');
+    expect(schema.properties!.status!.properties!.versions!.items!.required).toEqual(['revision', 'nodes']);
+  });
+
   it('shares patterns and messages with validate.ts', () => {
     expect(fetch.properties!.anonHttp!.properties!.sha256!.pattern).toBe(PATTERNS.sha256);
     expect(fetch.properties!.anonHttp!.properties!.location!.pattern).toBe(PATTERNS.location);
@@ -163,7 +173,7 @@ describe('the Shim CRD', () => {
     expect(spec.properties!.runtimeClass!.properties!.name!.pattern).toBe(PATTERNS.dnsSubdomain);
     const messages = new Set<string>();
     walk(schema, '', (node) => node['x-kubernetes-validations']?.forEach((rule) => messages.add(rule.message)));
-    for (const message of [MESSAGES.fetchSource, MESSAGES.anonHttpSha256, MESSAGES.platformSha256, MESSAGES.uniquePlatforms, MESSAGES.intOrPercent, MESSAGES.shimName, MESSAGES.defaultHandler]) {
+    for (const message of [MESSAGES.fetchSource, MESSAGES.anonHttpSha256, MESSAGES.platformSha256, MESSAGES.uniquePlatforms, MESSAGES.intOrPercent, MESSAGES.shimName, MESSAGES.defaultHandler, MESSAGES.runtimeOptionsAlias]) {
       expect(messages).toContain(message);
     }
     expect(fetch.properties!.platforms!['x-kubernetes-validations']![0]!.rule).toContain("'x86_64' ? 'amd64'");

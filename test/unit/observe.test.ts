@@ -65,6 +65,9 @@ describe('observed state from API objects', () => {
     const rc = { handler: 'spin', metadata: { name: 'x', uid: 'u1', labels: { a: 'b' }, ownerReferences: [{ apiVersion: 'v', kind: 'Shim', name: 'spin', uid: 'uid-spin' }] } };
     expect(observeRuntimeClass(rc)).toEqual({ name: 'x', uid: 'u1', handler: 'spin', labels: { a: 'b' }, ownerUids: ['uid-spin'] });
     expect(observeRuntimeClass({ handler: 'runsc', metadata: { name: 'gvisor' } })).toEqual({ name: 'gvisor', handler: 'runsc' });
+    // runtime-class-manager's class: its Shim is the controller, which the conflict message and the adoption Event name.
+    const rcm = { handler: 'spin-v2', metadata: { name: 'wasmtime-spin-v2', uid: 'u2', ownerReferences: [{ apiVersion: 'runtime.spinkube.dev/v1alpha1', kind: 'Shim', name: 'spin-v2', uid: 'rcm', controller: true }] } };
+    expect(observeRuntimeClass(rcm).controller).toEqual({ apiVersion: 'runtime.spinkube.dev/v1alpha1', kind: 'Shim', name: 'spin-v2' });
   });
 
   it('planner input: every other Shim, and the allow-list', () => {

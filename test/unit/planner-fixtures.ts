@@ -150,6 +150,22 @@ export class FakeCluster {
           this.runtimeClasses.set(action.runtimeClass.name, { ...structuredClone(action.runtimeClass), uid, ownerUids: [this.shim!.metadata.uid!] });
           break;
         }
+        case 'adoptRuntimeClass': {
+          // As the shell's read-and-replace: only that very object with the desired handler; labels
+          // are added, the selector replaced, this Shim becomes its controller.
+          const existing = this.runtimeClasses.get(action.runtimeClass.name);
+          expect(existing?.uid, `adoptRuntimeClass ${action.runtimeClass.name}`).toBe(action.uid);
+          expect(existing?.handler).toBe(action.runtimeClass.handler);
+          const shim = this.shim!;
+          this.runtimeClasses.set(action.runtimeClass.name, {
+            ...existing!,
+            labels: { ...existing!.labels, ...action.runtimeClass.labels },
+            nodeSelector: { ...action.runtimeClass.nodeSelector },
+            ownerUids: [shim.metadata.uid!],
+            controller: { apiVersion: shim.apiVersion, kind: shim.kind, name: shim.metadata.name },
+          });
+          break;
+        }
         case 'deleteRuntimeClass':
           expect(this.runtimeClasses.get(action.name)?.uid, `deleteRuntimeClass ${action.name}`).toBe(action.uid);
           this.runtimeClasses.delete(action.name);

@@ -58,6 +58,12 @@ describe('validateShim accepts', () => {
     ['a runwasi shimBinary name (-v1)', (s) => (s.spec.shimBinary = 'containerd-shim-wasmtime-v1')],
     ['a 63-character name', (s) => (s.metadata.name = 'a'.repeat(63))],
     ['the runc handler taken over deliberately', (s) => (s.spec.runtimeClass = { name: 'runc', handler: 'runc', takeOverExistingHandler: true })],
+    // runtime-class-manager's spellings, so its manifests apply (see the migration guide).
+    ["kwasm-operator's misspelt fetch type annonymousHttp", (s) => (s.spec.fetchStrategy.type = 'annonymousHttp')],
+    ["rcm's runtimeOptions (the deprecated name of containerdRuntimeOptions)", (s) => (s.spec.runtimeOptions = { SystemdCgroup: 'true' })],
+    ['runtimeOptions and containerdRuntimeOptions both, equal', (s) => (s.spec.runtimeOptions = s.spec.containerdRuntimeOptions = { SystemdCgroup: 'true' })],
+    ['an empty runtimeOptions (required by some rcm releases)', (s) => (s.spec.runtimeOptions = {})],
+    ['adoptExisting', (s) => (s.spec.runtimeClass.adoptExisting = true)],
   ];
   it.each(cases)('%s', (_name, mutate) => {
     const shim = structuredClone(makeShim()) as any;
@@ -67,6 +73,11 @@ describe('validateShim accepts', () => {
 
   it('the upstream sample once given a sha256', () => {
     expect(validateShim(upstreamSample)).toEqual([]);
+  });
+
+  it('says how to get the sha256 the upstream sample lacks', () => {
+    expect(MESSAGES.anonHttpSha256).toContain("compute it with 'shimkeeper-installer checksum --url LOCATION'");
+    expect(MESSAGES.platformSha256).toContain("'shimkeeper-installer checksum --url LOCATION --platform OS/ARCH'");
   });
 
   it('not the upstream sample as is: it has no sha256', () => {
@@ -132,6 +143,12 @@ describe('validateShim rejects', () => {
     ['a 64-character name', (s) => (s.metadata.name = 'a'.repeat(64)), MESSAGES.shimName],
     ['a dotted name', (s) => (s.metadata.name = 'spin.v2'), MESSAGES.shimName],
     ['the runc handler without the opt-in', (s) => (s.spec.runtimeClass.handler = 'runc'), MESSAGES.defaultHandler],
+    ['runtimeOptions and containerdRuntimeOptions that differ', (s) => {
+      s.spec.runtimeOptions = { SystemdCgroup: 'true' };
+      s.spec.containerdRuntimeOptions = { SystemdCgroup: 'false' };
+    }, MESSAGES.runtimeOptionsAlias],
+    ['a bad runtimeOptions key', (s) => (s.spec.runtimeOptions = { 'a.b': 'x' }), 'spec.runtimeOptions key must be letters'],
+    ['a non-boolean adoptExisting', (s) => (s.spec.runtimeClass.adoptExisting = 'yes'), 'spec.runtimeClass.adoptExisting must be a boolean'],
   ];
   it.each(cases)('%s', (name, mutate, message) => {
     if (name === 'a non-object') {

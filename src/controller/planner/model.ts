@@ -67,6 +67,8 @@ export interface ObservedRuntimeClass {
   labels?: Record<string, string>;
   /** The uids in metadata.ownerReferences: with the owner label, what makes a class the Shim's own. */
   ownerUids?: string[];
+  /** The owner reference with `controller: true`, if any (runtime-class-manager sets its Shim's). */
+  controller?: { apiVersion: string; kind: string; name: string };
 }
 
 /** Another Shim as far as handler ownership needs it (from the Shim cache). */
@@ -113,7 +115,20 @@ export interface DesiredRuntimeClass {
  */
 export type RuntimeClassAction =
   | { type: 'applyRuntimeClass'; runtimeClass: DesiredRuntimeClass; uid?: string }
+  | AdoptRuntimeClassAction
   | { type: 'deleteRuntimeClass'; name: string; uid?: string };
+
+/**
+ * Take over a class shimkeeper did not create (spec.runtimeClass.adoptExisting): read it, check it
+ * is still the object `uid` with the desired handler, and write it back (resourceVersion-checked)
+ * with the desired labels added, scheduling.nodeSelector replaced, and the Shim as its only
+ * controller owner. Everything else on it (other labels, tolerations, overhead) stays.
+ */
+export interface AdoptRuntimeClassAction {
+  type: 'adoptRuntimeClass';
+  runtimeClass: DesiredRuntimeClass;
+  uid: string;
+}
 
 export interface CreateJobAction {
   type: 'createJob';

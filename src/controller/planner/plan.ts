@@ -26,7 +26,7 @@
 //   and the finalizer is dropped once no node holds it.
 
 import { platformKey } from '../../api/artifact.ts';
-import { readyLabelKey, statusAnnotationKey } from '../../api/names.ts';
+import { readyLabelKey, statusAnnotationKey, versionLabelKey } from '../../api/names.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import type { ShimStatus } from '../../api/shim.ts';
 import {
@@ -46,7 +46,7 @@ import { NodeWorkBook, WakeUp, passContext, plannedMarks, writeMarks, type NodeS
 import { admit, pickCandidates, rolloutBudget, type RolloutBudget } from './rollout.ts';
 import { planRuntimeClasses } from './runtime-class.ts';
 import { computeStatus, statusDiffers, type NodeOutcome } from './status.ts';
-import { isTarget } from './targeting.ts';
+import { describeNoTargets, isTarget } from './targeting.ts';
 import { driftSignals, nodeFingerprint } from './drift.ts';
 import { EventDigest } from './event-digest.ts';
 
@@ -214,6 +214,9 @@ function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: Rollo
     if (n.artifact) outcome.desiredRevision = n.artifact.revision;
     if (ctx.shim.spec.version !== undefined) outcome.desiredVersion = ctx.shim.spec.version;
     if (n.unsupported !== undefined) outcome.unsupported = n.unsupported;
+    // As this pass leaves it (a write may set or remove it), so replanning reports the same.
+    const versionLabel = n.versionLabel !== undefined ? n.versionLabel : n.node.labels?.[versionLabelKey(ctx.shimName)];
+    if (versionLabel) outcome.versionLabel = versionLabel;
     return outcome;
   });
   return computeStatus({
@@ -226,6 +229,7 @@ function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: Rollo
     failedAtDesired: budget.failedAtDesired,
     failureBudget: budget.failureBudget,
     ...(runtimeClassConflict ? { runtimeClassConflict } : {}),
+    noTargets: describeNoTargets(ctx.shim),
     ...(ctx.blocked ? { blocked: ctx.blocked } : {}),
     now: ctx.nowIso,
   });

@@ -3,7 +3,7 @@
 // admission (which of them get their Job within the budget).
 
 import type { JobAction } from '../../api/installer-contract.ts';
-import { effectiveRolloutStrategy, type IntOrPercent } from '../../api/shim.ts';
+import { effectiveRolloutStrategy, effectiveRuntimeOptions, type IntOrPercent } from '../../api/shim.ts';
 import { installerJobName } from '../installer-job/identity.ts';
 import type { CreateJobAction, ObservedJob, PlannerInput } from './model.ts';
 import { containerdVersion, desiredReady, inProgressRecord, retryDueAt } from './node-plan.ts';
@@ -124,7 +124,7 @@ function createJobAction(ctx: PassContext, candidate: Candidate, jobName: string
     revision,
     shim: ctx.shimName,
     handler: spec.runtimeClass?.handler ?? '',
-    runtimeOptions: spec.containerdRuntimeOptions ?? {},
+    runtimeOptions: effectiveRuntimeOptions(spec),
   };
   if (action === 'install') job.artifact = state.artifact;
   if (spec.version !== undefined) job.version = spec.version;

@@ -7,6 +7,8 @@ import type { Condition, FailingNode, PlatformRevision, ShimStatus } from '../..
 import { redactSecrets } from '../../api/redact.ts';
 import { MAX_FAILING_NODES } from '../../api/shim.ts';
 import type { NodeShimRecord } from './node-status.ts';
+import type { NoTargetsExplanation } from './targeting.ts';
+import { versionsOf } from './versions.ts';
 
 /** One existing node as the plan leaves it. */
 export interface NodeOutcome {
@@ -25,6 +27,8 @@ export interface NodeOutcome {
   ready: boolean;
   /** An installer Job runs (or was just created) for the node. */
   busy: boolean;
+  /** The node's version label: the version it runs while an upgrade replaces it (status.versions). */
+  versionLabel?: string;
 }
 
 export interface StatusInput {
@@ -38,6 +42,8 @@ export interface StatusInput {
   failedAtDesired: number;
   failureBudget: number;
   runtimeClassConflict?: string;
+  /** What Ready (and, for an empty nodeSelector, Degraded) says when no node is a target. */
+  noTargets?: NoTargetsExplanation;
   /** Why the Shim starts no install (HandlerConflict, ArtifactNotAllowed). */
   blocked?: { reason: string; message: string };
   now: string;
@@ -164,7 +170,7 @@ function readyCondition(input: StatusInput, counts: NodeCounts): ConditionBody {
       reason: 'NoTargetNodes',
       message:
         targets.length === 0
-          ? 'no node matches spec.nodeSelector or opts in with the runtime.shimkeeper.dev/shims annotation'
+          ? (input.noTargets?.message ?? 'no node matches spec.nodeSelector or opts in with the runtime.shimkeeper.dev/shims annotation')
           : `none of the ${plural(targets.length, 'target node')} can run the shim`,
     };
   }
@@ -234,6 +240,11 @@ function degradedCondition(input: StatusInput, counts: NodeCounts): ConditionBod
       `${plural(counts.unsupported.length, 'target node')} cannot run the shim: ${describeNodes(entries.slice(0, MAX_FAILING_NODES), entries.length)}`,
     ]);
   }
+  // A Shim without nodeSelector that reaches no node is almost surely a manifest from
+  // runtime-class-manager, where that meant every node: say so where `kubectl get -o wide` shows it.
+  if (input.noTargets?.selectorEmpty && counts.targets.length === 0 && !input.deleting && input.specErrors.length === 0) {
+    problems.push(['NoTargetNodes', input.noTargets.message]);
+  }
   if (problems.length === 0) return { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no failed or unsupported nodes' };
   return { type: 'Degraded', status: 'True', reason: problems[0]![0], message: problems.map(([, message]) => message).join('. ') };
 }
@@ -256,6 +267,7 @@ export function computeStatus(input: StatusInput): ShimStatus {
     nodesUnsupported: counts.unsupported.length,
     revisions: revisionsOf(counts.supported),
     failingNodes: counts.failingNodes,
+    versions: versionsOf(counts.targets, new Set(counts.supported.map((n) => n.desiredRevision!))),
   };
 }
 

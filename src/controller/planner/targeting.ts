@@ -35,3 +35,31 @@ export function isTarget(shim: Pick<Shim, 'metadata' | 'spec'>, node: Targetable
   const optIns = optedInShims(node);
   return optIns.includes('*') || optIns.includes(shim.metadata.name);
 }
+
+/** What the status says when a Shim targets no node, and whether that is a mistake to flag (Degraded). */
+export interface NoTargetsExplanation {
+  message: string;
+  /** No nodeSelector: the Shim can only ever reach nodes that opt in — runtime-class-manager's "every node" trap. */
+  selectorEmpty: boolean;
+}
+
+/**
+ * Why the Shim has no target node, and how to give it some. An absent nodeSelector is the case to
+ * explain most: runtime-class-manager took it as every node, so a migrated Shim silently reaches
+ * none here. `kubernetes.io/os: linux` (set by every kubelet) is the selector for "every node" that
+ * can run a containerd shim at all.
+ */
+export function describeNoTargets(shim: Pick<Shim, 'metadata' | 'spec'>): NoTargetsExplanation {
+  const optIn = `or opts in with the annotation ${OPT_IN_ANNOTATION}=${shim.metadata.name}`;
+  const selector = Object.entries(shim.spec.nodeSelector ?? {});
+  if (selector.length > 0) {
+    const labels = selector.map(([key, value]) => `${key}=${value}`).join(',');
+    return { selectorEmpty: false, message: `no node has the labels of spec.nodeSelector (${labels}) ${optIn}` };
+  }
+  return {
+    selectorEmpty: true,
+    message:
+      `the Shim targets no node: spec.nodeSelector is empty, so only nodes that opt in with the annotation ${OPT_IN_ANNOTATION}=${shim.metadata.name} are targets, and none does. ` +
+      'An absent nodeSelector selects no node (runtime-class-manager took it as every node): to target every Linux node set spec.nodeSelector to {kubernetes.io/os: linux}, or select a label you put on the nodes that should run the shim',
+  };
+}

@@ -119,6 +119,29 @@ const HANDLERS: Handlers = {
     return { kind: 'runtimeclass', name: desired.name, resourceVersion: applied.metadata?.resourceVersion ?? null };
   },
 
+  // Adoption (spec.runtimeClass.adoptExisting) is a read and a replace, not an apply: the class's
+  // controller owner reference (runtime-class-manager's Shim) and its scheduling.nodeSelector keys
+  // belong to another field manager, which an apply would leave in place. The replace carries the
+  // resourceVersion read, so it fails (409) if the class changed in between; the checks below
+  // refuse a class that is no longer the one planned on.
+  adoptRuntimeClass: async (api, action, ctx) => {
+    const desired = action.runtimeClass;
+    ctx.count('get', 'runtimeclasses');
+    const current = await api.call<V1RuntimeClass>('GET', `${RUNTIME_CLASSES}/${desired.name}`);
+    if (current.metadata?.uid !== action.uid || current.handler !== desired.handler) {
+      throw new Error(`RuntimeClass ${desired.name} changed since it was observed (uid or handler); not adopted`);
+    }
+    const otherOwners = (current.metadata?.ownerReferences ?? []).filter((ref) => ref.controller !== true && ref.uid !== ctx.owner.uid);
+    const body: V1RuntimeClass = {
+      ...current,
+      metadata: { ...current.metadata, labels: { ...current.metadata?.labels, ...desired.labels }, ownerReferences: [...otherOwners, ctx.owner] },
+      scheduling: { ...current.scheduling, nodeSelector: desired.nodeSelector },
+    };
+    ctx.count('update', 'runtimeclasses');
+    const replaced = await api.call<V1RuntimeClass>('PUT', `${RUNTIME_CLASSES}/${desired.name}`, { body, query: { fieldManager: FIELD_MANAGER } });
+    return { kind: 'runtimeclass', name: desired.name, resourceVersion: replaced.metadata?.resourceVersion ?? null };
+  },
+
   // Only ever a class the Shim owns, and only that very object (uid precondition).
   deleteRuntimeClass: async (api, action, ctx) => {
     ctx.count('delete', 'runtimeclasses');

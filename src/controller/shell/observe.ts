@@ -46,6 +46,8 @@ export function observeRuntimeClass(rc: V1RuntimeClass): ObservedRuntimeClass {
   if (rc.metadata?.labels) observed.labels = rc.metadata.labels;
   const ownerUids = (rc.metadata?.ownerReferences ?? []).map((ref) => ref.uid).filter((uid) => uid);
   if (ownerUids.length > 0) observed.ownerUids = ownerUids;
+  const controller = rc.metadata?.ownerReferences?.find((ref) => ref.controller === true);
+  if (controller) observed.controller = { apiVersion: controller.apiVersion, kind: controller.kind, name: controller.name };
   return observed;
 }
 

@@ -1,0 +1,58 @@
+// status.versions: which revision (and version) how many target nodes run. Pure, like status.ts,
+// which puts it into the status it computes.
+
+import semver from 'semver';
+import { MAX_VERSIONS, type VersionSummary } from '../../api/shim.ts';
+import { versionLabelValue } from './pass.ts';
+import type { NodeOutcome } from './status.ts';
+
+/** The revision a node runs, installed and working, with its version when the record knows it. */
+function running(node: NodeOutcome): { revision: string; version?: string } | undefined {
+  const record = node.record;
+  if (record?.state === 'installed') return record.revision && !record.suspect ? { revision: record.revision, ...(record.version ? { version: record.version } : {}) } : undefined;
+  // Installing or failed with the previous revision left working: that one still runs.
+  return record?.workingRevision ? { revision: record.workingRevision } : undefined;
+}
+
+function newestFirst(a: VersionSummary, b: VersionSummary): number {
+  const [va, vb] = [semver.valid(a.version ?? '', { loose: true }), semver.valid(b.version ?? '', { loose: true })];
+  if (va && vb) return semver.rcompare(va, vb);
+  return va ? -1 : vb ? 1 : 0;
+}
+
+/**
+ * The version a node mid-upgrade still runs: its version label (set when that version was proven),
+ * spelled as a node that has the revision installed reports it when the two agree (a label value
+ * cannot hold `+`).
+ */
+function workingVersion(label: string | undefined, installedVersions: readonly string[]): string | undefined {
+  if (label === undefined) return installedVersions.length === 1 ? installedVersions[0] : undefined;
+  return installedVersions.find((version) => versionLabelValue(version) === label) ?? label;
+}
+
+/**
+ * status.versions: per revision and version (a version-only change keeps the revision), the target
+ * nodes running it; the desired revisions first, then the newest version, the most nodes, the
+ * revision.
+ */
+export function versionsOf(nodes: readonly NodeOutcome[], desired: ReadonlySet<string>): VersionSummary[] {
+  const runs = nodes.filter((node) => node.target).map((node) => ({ node, run: running(node) }));
+  const installedVersions = new Map<string, string[]>();
+  for (const { run } of runs) {
+    if (!run?.version) continue;
+    const known = installedVersions.get(run.revision) ?? [];
+    if (!known.includes(run.version)) installedVersions.set(run.revision, [...known, run.version]);
+  }
+  const tally = new Map<string, VersionSummary>();
+  for (const { node, run } of runs) {
+    if (!run) continue;
+    const version = run.version ?? workingVersion(node.versionLabel, installedVersions.get(run.revision) ?? []);
+    const key = `${run.revision}\n${version ?? ''}`;
+    const entry = tally.get(key) ?? { ...(version ? { version } : {}), revision: run.revision, nodes: 0 };
+    entry.nodes += 1;
+    tally.set(key, entry);
+  }
+  return [...tally.values()]
+    .sort((a, b) => Number(desired.has(b.revision)) - Number(desired.has(a.revision)) || newestFirst(a, b) || b.nodes - a.nodes || a.revision.localeCompare(b.revision))
+    .slice(0, MAX_VERSIONS);
+}
