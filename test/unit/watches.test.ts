@@ -42,4 +42,17 @@ describe('the watch declarations', () => {
     expect(watches.runtimeclasses.wakes({ handler: 'x', metadata: { name: 'shared', labels: { 'runtime.shimkeeper.dev/shim': 'spin' } } })).toEqual(['spin', 'other']);
     expect(watches.runtimeclasses.wakes({ handler: 'x', metadata: { name: 'unrelated' } })).toEqual([]);
   });
+
+  it("wake a Pod's Shim only while its Job is cached: the Pods of a recorded, deleted Job wake nothing", () => {
+    const labels = installerJobLabels({ shim: 'spin', node: 'n', action: 'install', revision: 'r' });
+    const annotations = { 'runtime.shimkeeper.dev/shim': 'spin', 'runtime.shimkeeper.dev/node': 'n', 'runtime.shimkeeper.dev/revision': 'r' };
+    const cached = new Map([['job-a', 'uid-a']]);
+    const podWatches = controllerWatches('ns', () => shims, (name, uid) => cached.get(name) === uid);
+    const pod = (job: string, uid: string) => ({ metadata: { labels: { ...labels, 'batch.kubernetes.io/job-name': job, 'batch.kubernetes.io/controller-uid': uid }, annotations } });
+    expect(podWatches.pods.wakes(pod('job-a', 'uid-a'))).toEqual(['spin']);
+    expect(podWatches.pods.wakes(pod('job-a', 'uid-old'))).toEqual([]);
+    expect(podWatches.pods.wakes(pod('job-gone', 'uid-b'))).toEqual([]);
+    // A Pod without the Job controller's labels is judged by its own identity.
+    expect(podWatches.pods.wakes({ metadata: { labels, annotations } })).toEqual(['spin']);
+  });
 });

@@ -81,7 +81,8 @@ export class ShimController {
       countRequest: (verb, resource) => metrics.countRequest(verb, resource),
       log,
     };
-    const watches = controllerWatches(namespace, () => this.shimList());
+    const jobCached = (name: string, uid: string) => this.caches?.jobs.get(name, namespace)?.metadata?.uid === uid;
+    const watches = controllerWatches(namespace, () => this.shimList(), jobCached);
     const caches: Caches = {
       shims: startWatch(client, watches.shims, hooks),
       nodes: startWatch(client, watches.nodes, hooks),

@@ -7,6 +7,7 @@ import type { Shim } from '../../api/shim.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import type { WatchDeclaration } from '../../kube/watch.ts';
 import { INSTALLER_JOB_SELECTOR, installerJobIdentity } from '../installer-job/identity.ts';
+import { JOB_UID_LABEL } from '../installer-job/observe.ts';
 import { sandboxFailureConcerns } from '../planner/drift.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 import { nodeChangeMatters } from './observe.ts';
@@ -36,10 +37,26 @@ function shimOfInstallerObject(obj: KubernetesObject): string[] {
 }
 
 /**
+ * A Pod wakes its Shim while its Job is cached: the planner reads a Pod only for its Job (the
+ * result, a stuck start). The Pods of a Job already recorded and deleted go away afterwards, at
+ * thousands of nodes for minutes after a rollout, and must not replan every node each time.
+ */
+function shimOfInstallerPod(pod: KubernetesObject, jobCached: (name: string, uid: string) => boolean): string[] {
+  const labels = pod.metadata?.labels ?? {};
+  const jobUid = labels[JOB_UID_LABEL];
+  const jobName = labels[JOB_NAME_LABEL];
+  return jobUid && jobName && !jobCached(jobName, jobUid) ? [] : shimOfInstallerObject(pod);
+}
+
+/** Set by the Job controller on a Job's Pods, with the Job's uid (JOB_UID_LABEL). */
+const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
+
+/**
  * @param namespace the controller's own, where the installer Jobs and Pods run
  * @param shims the cached Shims, for events that concern Shims by what their spec names
+ * @param jobCached whether the installer Job of this name and uid is in the cache
  */
-export function controllerWatches(namespace: string, shims: () => Shim[]): Watches {
+export function controllerWatches(namespace: string, shims: () => Shim[], jobCached: (name: string, uid: string) => boolean = () => true): Watches {
   return {
     shims: {
       kind: 'shims',
@@ -80,7 +97,7 @@ export function controllerWatches(namespace: string, shims: () => Shim[]): Watch
       path: `/api/v1/namespaces/${namespace}/pods`,
       slim: slimPod,
       labelSelector: INSTALLER_JOB_SELECTOR,
-      wakes: shimOfInstallerObject,
+      wakes: (pod) => shimOfInstallerPod(pod, jobCached),
     },
     sandboxfailures: {
       kind: 'events',
