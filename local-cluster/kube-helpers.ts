@@ -11,6 +11,19 @@ export function kubectlFor(server: KubeApiServer, kubeconfig = server.kubeconfig
     execFileSync(path.join(server.binDir, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
+/** kubectl that reports a refusal instead of throwing: `out` is stdout, or stderr and stdout when it failed. */
+export function kubectlOutcomeFor(server: KubeApiServer, kubeconfig = server.kubeconfigPath) {
+  const kubectl = kubectlFor(server, kubeconfig);
+  return (args: string[], input?: string): { ok: boolean; out: string } => {
+    try {
+      return { ok: true, out: kubectl(args, input) };
+    } catch (error) {
+      const failure = error as { stderr?: string; stdout?: string };
+      return { ok: false, out: `${failure.stderr ?? ''}${failure.stdout ?? ''}` };
+    }
+  };
+}
+
 /**
  * A kubeconfig that authenticates as a service account (token from the TokenRequest API), so a
  * test runs the controller with exactly the RBAC the manifests grant it.

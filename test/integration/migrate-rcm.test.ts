@@ -1,5 +1,5 @@
 import { CoreV1Api, KubeConfig, NodeV1Api, type V1Job, type V1RuntimeClass } from '@kubernetes/client-node';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startArtifactServer, type ArtifactServer } from '../../local-cluster/artifact-server.ts';
 import { sha256 } from '../../local-cluster/artifacts.ts';
 import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
-import { serviceAccountKubeconfig, waitFor } from '../../local-cluster/kube-helpers.ts';
+import { kubectlOutcomeFor, serviceAccountKubeconfig, waitFor } from '../../local-cluster/kube-helpers.ts';
 import { readyLabelKey } from '../../src/api/names.ts';
 import type { Shim } from '../../src/api/shim.ts';
 import { installerJobIdentity } from '../../src/controller/installer-job/identity.ts';
@@ -38,13 +38,7 @@ let workDir: string;
 const jobs: V1Job[] = [];
 
 function kubectl(args: string[], input?: string): { ok: boolean; out: string } {
-  try {
-    const out = execFileSync(path.join(server.binDir, 'kubectl'), ['--kubeconfig', server.kubeconfigPath, ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-    return { ok: true, out };
-  } catch (error) {
-    const failure = error as { stderr?: string; stdout?: string };
-    return { ok: false, out: `${failure.stderr ?? ''}${failure.stdout ?? ''}` };
-  }
+  return kubectlOutcomeFor(server)(args, input);
 }
 
 function apply(yaml: string): void {

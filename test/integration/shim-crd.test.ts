@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
+import { kubectlOutcomeFor } from '../../local-cluster/kube-helpers.ts';
 import { makeShim, SHA_A, SHA_B } from '../unit/planner-fixtures.ts';
 
 // The CRD generated from src/api on a real kube-apiserver: valid Shims (including an upstream
@@ -12,13 +12,7 @@ let server: KubeApiServer;
 const manifests = path.join(import.meta.dirname, '..', '..', 'manifests');
 
 function kubectl(args: string[], input?: string): { ok: boolean; out: string } {
-  try {
-    const out = execFileSync(path.join(server.binDir, 'kubectl'), ['--kubeconfig', server.kubeconfigPath, ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-    return { ok: true, out };
-  } catch (error) {
-    const failure = error as { stderr?: string; stdout?: string };
-    return { ok: false, out: `${failure.stderr ?? ''}${failure.stdout ?? ''}` };
-  }
+  return kubectlOutcomeFor(server)(args, input);
 }
 
 beforeAll(async () => {
