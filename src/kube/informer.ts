@@ -1,4 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
 import { listPages, type ListQuery } from './list-pages.ts';
 import { ApiError, type KubeClient } from './rest.ts';
@@ -127,6 +128,9 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
     if (gone) throw new Gone();
   };
 
+  /** Waits, or less if the informer is stopped meanwhile. */
+  const pause = (ms: number) => sleep(ms, undefined, { signal: abort.signal, ref: false }).catch(() => undefined);
+
   const run = async () => {
     let needList = true;
     while (!stopped) {
@@ -142,7 +146,7 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
         const watchStart = Date.now();
         await watchOnce();
         // A server that ends watches at once must not be asked again in a tight loop.
-        if (Date.now() - watchStart < RESTART_DELAY_MIN_MS) await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MIN_MS).unref());
+        if (Date.now() - watchStart < RESTART_DELAY_MIN_MS) await pause(RESTART_DELAY_MIN_MS);
       } catch (error) {
         if (stopped) return;
         if (error instanceof Gone) {
@@ -150,7 +154,7 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
           continue;
         }
         log.warn(needList ? 'list failed, retrying' : 'watch broke, resuming', { informer: spec.name, path: spec.path, error: String((error as Error)?.message ?? error), retryInMs: restartDelayMs });
-        await new Promise((resolve) => setTimeout(resolve, restartDelayMs).unref());
+        await pause(restartDelayMs);
         restartDelayMs = Math.min(restartDelayMs * 2, RESTART_DELAY_MAX_MS);
       }
     }
