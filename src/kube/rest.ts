@@ -78,7 +78,7 @@ export class KubeClient {
   async call<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const response = await this.send(method, path, options);
     const text = await response.body.text();
-    const body = text ? safeJson(text) : undefined;
+    const body = text ? parseBody(text) : undefined;
     if (response.statusCode >= 300) throw new ApiError(method, path, response.statusCode, body);
     return body as T;
   }
@@ -126,7 +126,8 @@ export class KubeClient {
   }
 }
 
-function safeJson(text: string): unknown {
+/** A response body as JSON when it is JSON (the API's Status), else its text. */
+export function parseBody(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

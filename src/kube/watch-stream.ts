@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { ApiError, type KubeClient } from './rest.ts';
+import { ApiError, parseBody, type KubeClient } from './rest.ts';
 
 // One watch request, streamed line by line. The server's timeoutSeconds ends a watch; silence is
 // only suspicious well after that (client-node's Watch gave up after 30 s of it, which on a quiet
@@ -30,14 +30,7 @@ export async function streamWatch(client: KubeClient, request: WatchRequest, sig
   try {
     const response = await client.stream(request.path, { query: { ...request.query, watch: 'true' }, signal: AbortSignal.any([signal, idle.signal]), bodyTimeoutMs: 0 });
     if (response.statusCode !== 200) {
-      const text = await response.body.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // not JSON: keep the text
-      }
-      throw new ApiError('WATCH', request.path, response.statusCode, body);
+      throw new ApiError('WATCH', request.path, response.statusCode, parseBody(await response.body.text()));
     }
     const lines = createInterface({ input: response.body, crlfDelay: Infinity });
     for await (const line of lines) {
