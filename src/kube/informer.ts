@@ -1,6 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
+import { ReadCoalescer } from './coalesced-reads.ts';
 import { listPages, type ListQuery } from './list-pages.ts';
 import { ApiError, type KubeClient } from './rest.ts';
 import { streamWatch, type WatchEventLine } from './watch-stream.ts';
@@ -22,6 +23,8 @@ export interface InformerHandlers<T> {
 
 export interface CachedKind<T> {
   readonly name: string;
+  /** Reads the events a coalescing watch holds back now, for a caller that needs the latest state. */
+  catchUp(): void;
   /** Resolves once the first LIST has filled the cache. */
   readonly synced: Promise<void>;
   isSynced(): boolean;
@@ -38,8 +41,31 @@ export interface InformerSpec<T extends KubernetesObject> extends ListQuery {
   handlers: InformerHandlers<T>;
   /** Counts LIST pages and watch (re)starts, for metrics. */
   onRequest?: (verb: 'list' | 'watch') => void;
+  /**
+   * Digests of what the cache keeps of an object, from a watch event's bytes and from a listed
+   * object. An event whose digest equals the cached version's is not parsed: only the cached
+   * resourceVersion moves, and no handler is called.
+   */
+  fingerprints?: Fingerprints<T>;
+  /** Watch events are read in bursts at most this often (ms; kube/coalesced-reads.ts); default: as they arrive. */
+  coalesceMs?: number;
   /** The server ends each watch after 1-2× this many seconds (default WATCH_TIMEOUT_SECONDS). */
   watchTimeoutSeconds?: number;
+}
+
+/** A watch event as Fingerprints.ofEvent reads it. */
+export interface EventFingerprint {
+  /** `namespace/name`, the cache's key. */
+  key: string;
+  resourceVersion: string;
+  digest: string;
+}
+
+export interface Fingerprints<T> {
+  /** From a watch event's bytes; undefined when it cannot tell (the event is then parsed). */
+  ofEvent(event: Buffer): EventFingerprint | undefined;
+  /** From a listed object before it is slimmed, the digest ofEvent gives an event carrying it. */
+  ofObject(obj: T): string;
 }
 
 /** The server ends a watch after this long (randomised like client-go's 5-10 min) and it is resumed. */
@@ -62,10 +88,13 @@ function keyOf(obj: KubernetesObject): string {
 export function startInformer<T extends KubernetesObject>(client: KubeClient, spec: InformerSpec<T>, log: Logger): CachedKind<T> {
   const slim = spec.slim ?? withoutManagedFields;
   const objects = new Map<string, T>();
+  /** The fingerprint digest of the cached version, for the objects last seen in a watch event. */
+  const digests = new Map<string, string>();
   let resourceVersion: string | undefined;
   let stopped = false;
   let synced = false;
   let restartDelayMs = RESTART_DELAY_MIN_MS;
+  let coalescer: ReadCoalescer | undefined;
   const abort = new AbortController();
   let markSynced: () => void = () => {};
   const syncedPromise = new Promise<void>((resolve) => (markSynced = resolve));
@@ -82,16 +111,19 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
     const key = keyOf(raw);
     const before = objects.get(key);
     objects.delete(key);
+    digests.delete(key);
     spec.handlers.onDelete?.(before ?? slim(raw));
   };
 
   /** Lists everything again, reporting the differences with the cache as events. */
   const relist = async () => {
+    digests.clear();
     const seen = new Set<string>();
     resourceVersion = await listPages<T>(client, spec, (items) => {
       for (const raw of items) {
         const key = keyOf(raw);
         seen.add(key);
+        if (spec.fingerprints) digests.set(key, spec.fingerprints.ofObject(raw));
         if (objects.get(key)?.metadata?.resourceVersion !== raw.metadata?.resourceVersion) upsert(raw);
       }
     }, () => spec.onRequest?.('list'));
@@ -117,10 +149,26 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
       else upsert(object as T);
       restartDelayMs = RESTART_DELAY_MIN_MS;
     };
+    /** Whether the event only moves the resourceVersion of the cached version (InformerSpec.fingerprints). */
+    const unchanged = ({ key, resourceVersion: version, digest }: EventFingerprint) => {
+      const cached = objects.get(key);
+      if (!cached || digests.get(key) !== digest) return false;
+      objects.set(key, { ...cached, metadata: { ...cached.metadata, resourceVersion: version } });
+      resourceVersion = version;
+      restartDelayMs = RESTART_DELAY_MIN_MS;
+      return true;
+    };
+    const onLine = (line: Buffer) => {
+      const fingerprint = spec.fingerprints?.ofEvent(line);
+      if (fingerprint && unchanged(fingerprint)) return;
+      onEvent(JSON.parse(line.toString('utf8')) as WatchEventLine);
+      if (fingerprint) digests.set(fingerprint.key, fingerprint.digest);
+    };
     spec.onRequest?.('watch');
+    coalescer = spec.coalesceMs ? new ReadCoalescer(spec.coalesceMs) : undefined;
     try {
       // An idle watch is normal (nothing changes); the server's own timeout ends it first.
-      await streamWatch(client, { path: spec.path, query, idleTimeoutMs: (timeoutSeconds + 60) * 1000, onEvent }, abort.signal);
+      await streamWatch(client, { path: spec.path, query, idleTimeoutMs: (timeoutSeconds + 60) * 1000, ...(coalescer ? { coalescer } : {}), onLine }, abort.signal);
     } catch (error) {
       if (error instanceof ApiError && error.code === 410) throw new Gone();
       throw error;
@@ -165,6 +213,7 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
     name: spec.name,
     synced: syncedPromise,
     isSynced: () => synced,
+    catchUp: () => coalescer?.resumeNow(),
     get: (name, namespace) => objects.get(`${namespace ?? ''}/${name}`),
     list: (namespace) => {
       const all = [...objects.values()];

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { ClusterAccess } from './cluster-access.ts';
+import type { ReadCoalescer } from './coalesced-reads.ts';
+import { memberToken, memberValue } from './raw-json.ts';
 
 // The controller's HTTP client for the Kubernetes API: JSON in and out, one keep-alive connection
 // pool for every call (watches included), the bearer token re-read from its file as it rotates.
@@ -27,9 +29,16 @@ export interface RequestOptions {
   body?: unknown;
   contentType?: ContentType;
   signal?: AbortSignal;
-  /** Longest silence between two chunks of the response body (ms; 0: none, for watches). */
-  bodyTimeoutMs?: number;
 }
+
+export interface StreamOptions extends Pick<RequestOptions, 'query' | 'signal'> {
+  /** Rejects when nothing arrives for this long (ms). */
+  idleTimeoutMs: number;
+  /** Reads in bursts (coalesced-reads.ts); absent: as data arrives. */
+  coalescer?: ReadCoalescer;
+}
+
+const RESOURCE_VERSION = memberToken('resourceVersion', 'string');
 
 /** How long a rotated service-account token file is trusted before it is read again (client-go: 1 min). */
 const TOKEN_REREAD_MS = 60_000;
@@ -44,6 +53,7 @@ export class KubeClient {
   private readonly access: ClusterAccess;
   private readonly observe: ResponseObserver | undefined;
   private readonly dispatcher: Dispatcher;
+  private readonly watchDispatcher: Dispatcher;
   private token: { value: string; readAt: number } | undefined;
 
   constructor(access: ClusterAccess, observe?: ResponseObserver) {
@@ -56,22 +66,27 @@ export class KubeClient {
       ...(access.cert ? { cert: access.cert } : {}),
       ...(access.key ? { key: access.key } : {}),
     });
-    this.dispatcher = new Agent({
+    const connect = {
+      secureContext,
+      ...(access.tlsServerName ? { servername: access.tlsServerName } : {}),
+      rejectUnauthorized: !access.insecureSkipTlsVerify,
+      keepAlive: true,
+      keepAliveInitialDelay: 30_000,
+    };
+    const agentOptions = {
       // HTTP/1.1, a connection per watch: undici's HTTP/2 client cost the controller several times
       // the CPU per watch event (measured with bench/controller.bench.ts's heartbeat churn).
       allowH2: false,
       // Idle connections are kept between reconciles (undici closes them after 4 s by default).
       keepAliveTimeout: 60_000,
       keepAliveMaxTimeout: 600_000,
-      connect: {
-        secureContext,
-        ...(access.tlsServerName ? { servername: access.tlsServerName } : {}),
-        rejectUnauthorized: !access.insecureSkipTlsVerify,
-        keepAlive: true,
-        keepAliveInitialDelay: 30_000,
-      },
-    });
-    if (observe?.connected) this.dispatcher.on('connect', () => observe.connected?.());
+    };
+    this.dispatcher = new Agent({ ...agentOptions, connect });
+    // Watches have connections of their own whose sockets buffer a single read: a paused watch
+    // (coalesced-reads.ts) then stops reading after one wake-up, instead of after 16 KB of them.
+    // (undici passes its connect options on to tls.connect, whose sockets take highWaterMark.)
+    this.watchDispatcher = new Agent({ ...agentOptions, connect: { ...connect, highWaterMark: 1 } as typeof connect });
+    if (observe?.connected) for (const dispatcher of [this.dispatcher, this.watchDispatcher]) dispatcher.on('connect', () => observe.connected?.());
   }
 
   /** The JSON body of a successful call; an ApiError otherwise. */
@@ -83,16 +98,78 @@ export class KubeClient {
     return body as T;
   }
 
-  /** The raw response (for watches, streamed); the caller reads or discards its body. */
-  async stream(path: string, options: RequestOptions = {}): Promise<Dispatcher.ResponseData> {
-    return this.send('GET', path, options);
+  /**
+   * A write whose caller needs only the written object's resourceVersion (to wait for its cache
+   * to show it), read from the response's bytes instead of parsing them: a patched Node comes
+   * back as 11 KB of JSON. The first resourceVersion member is the object's own, since the API
+   * server writes metadata first; a body it cannot read that way (not compact) is parsed.
+   */
+  async write(method: string, path: string, options: RequestOptions = {}): Promise<string | null> {
+    const response = await this.send(method, path, options);
+    const bytes = Buffer.from(await response.body.arrayBuffer());
+    if (response.statusCode >= 300) throw new ApiError(method, path, response.statusCode, parseBody(bytes.toString('utf8')));
+    const version = memberValue(bytes, RESOURCE_VERSION);
+    if (version) return version.toString('utf8');
+    const body = parseBody(bytes.toString('utf8')) as { metadata?: { resourceVersion?: string } } | undefined;
+    return body?.metadata?.resourceVersion ?? null;
+  }
+
+  /**
+   * A GET whose body is handed to `onData` chunk by chunk as it arrives (a watch), straight from
+   * the HTTP parser, on the watches' own connections: no Readable stream or line reader per event,
+   * and reads that can be paused (coalesced-reads.ts) to wake the process less often. Resolves when the server ends the response; rejects with an ApiError on an error status, with
+   * the error `onData` threw, or when `signal` aborts or nothing arrives for `idleTimeoutMs`.
+   */
+  stream(path: string, options: StreamOptions, onData: (chunk: Buffer) => void): Promise<void> {
+    const { url, headers } = this.prepare('GET', path, options);
+    const { signal } = options;
+    const started = performance.now();
+    return new Promise<void>((resolve, reject) => {
+      let code = 0;
+      const errorBody: Buffer[] = [];
+      let abortOnSignal: (() => void) | undefined;
+      const { coalescer } = options;
+      const settle = (error?: Error) => {
+        coalescer?.stop();
+        if (abortOnSignal) signal?.removeEventListener('abort', abortOnSignal);
+        if (error) reject(error);
+        else if (code >= 300) reject(new ApiError('GET', path, code, parseBody(Buffer.concat(errorBody).toString('utf8'))));
+        else resolve();
+      };
+      this.watchDispatcher.dispatch(
+        { origin: url.origin, path: url.pathname + url.search, method: 'GET', headers, bodyTimeout: options.idleTimeoutMs, headersTimeout: options.idleTimeoutMs },
+        {
+          onRequestStart: (controller) => {
+            if (!signal) return;
+            abortOnSignal = () => controller.abort(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+            if (signal.aborted) abortOnSignal();
+            else signal.addEventListener('abort', abortOnSignal, { once: true });
+          },
+          onResponseStart: (_controller, statusCode) => {
+            code = statusCode;
+            this.observe?.('GET', statusCode, url.host, (performance.now() - started) / 1000);
+          },
+          onResponseData: (controller, chunk) => {
+            if (code >= 300) return void errorBody.push(chunk);
+            try {
+              onData(chunk);
+            } catch (error) {
+              controller.abort(error as Error);
+            }
+            coalescer?.handled(controller);
+          },
+          onResponseEnd: () => settle(),
+          onResponseError: (_controller, error) => settle(error),
+        },
+      );
+    });
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await Promise.all([this.dispatcher.close(), this.watchDispatcher.close()]);
   }
 
-  private async send(method: string, path: string, options: RequestOptions): Promise<Dispatcher.ResponseData> {
+  private prepare(method: string, path: string, options: RequestOptions): { url: URL; headers: Record<string, string>; body: string | undefined } {
     const url = new URL(this.access.server.replace(/\/$/, '') + path);
     for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'shimkeeper-controller' };
@@ -103,6 +180,11 @@ export class KubeClient {
       body = JSON.stringify(options.body);
       headers['content-type'] = options.contentType ?? 'application/json';
     }
+    return { url, headers, body };
+  }
+
+  private async send(method: string, path: string, options: RequestOptions): Promise<Dispatcher.ResponseData> {
+    const { url, headers, body } = this.prepare(method, path, options);
     const started = performance.now();
     const response = await request(url, {
       method: method as Dispatcher.HttpMethod,
@@ -110,7 +192,6 @@ export class KubeClient {
       body,
       dispatcher: this.dispatcher,
       signal: options.signal ?? null,
-      ...(options.bodyTimeoutMs !== undefined ? { bodyTimeout: options.bodyTimeoutMs } : {}),
     });
     this.observe?.(method, response.statusCode, url.host, (performance.now() - started) / 1000);
     return response;

@@ -4,7 +4,7 @@
 
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import { startInformer, type CachedKind } from './informer.ts';
+import { startInformer, type CachedKind, type Fingerprints } from './informer.ts';
 import type { ListQuery } from './list-pages.ts';
 import type { KubeClient } from './rest.ts';
 
@@ -20,6 +20,10 @@ export interface WatchDeclaration<T extends KubernetesObject> extends ListQuery 
    * sight) to this one, both slimmed; absent, every change does. Deletions always do.
    */
   filter?: (before: T | undefined, after: T) => boolean;
+  /** Lets events that change nothing the cache keeps go unparsed (informer.ts). */
+  fingerprints?: Fingerprints<T>;
+  /** Reads events in bursts at most this often (ms; coalesced-reads.ts), for kinds that change often. */
+  coalesceMs?: number;
 }
 
 export interface WatchHooks {
@@ -42,6 +46,8 @@ export function startWatch<T extends KubernetesObject>(client: KubeClient, watch
       ...(watch.labelSelector ? { labelSelector: watch.labelSelector } : {}),
       ...(watch.fieldSelector ? { fieldSelector: watch.fieldSelector } : {}),
       ...(watch.slim ? { slim: watch.slim } : {}),
+      ...(watch.fingerprints ? { fingerprints: watch.fingerprints } : {}),
+      ...(watch.coalesceMs ? { coalesceMs: watch.coalesceMs } : {}),
       handlers: { onAdd: (obj) => changed(obj), onUpdate: changed, onDelete: (obj) => hooks.wake(watch.wakes(obj)) },
       onRequest: (verb) => hooks.countRequest(verb, watch.kind),
     },

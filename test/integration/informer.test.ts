@@ -1,14 +1,17 @@
 // The controller's informer (src/kube/informer.ts) on a real kube-apiserver: a LIST in pages, each
 // object slimmed before it is cached, watch events with the version they replace, and a watch the
 // server ends resumed from its resourceVersion without listing again.
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1ConfigMap, type V1Node } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
 import { kubeconfigAccess } from '../../src/kube/cluster-access.ts';
 import { startInformer, type CachedKind } from '../../src/kube/informer.ts';
 import { KubeClient } from '../../src/kube/rest.ts';
+import { nodeFingerprints } from '../../src/controller/shell/node-fingerprint.ts';
+import { slimNode } from '../../src/controller/shell/slim.ts';
 import { createLogger } from '../../src/log.ts';
+import { kubeletConditions, kubeletNodeObject, kubeletNodeStatus } from '../harness/kubelet-like-node.ts';
 
 const NAMESPACE = 'informer-test';
 
@@ -93,5 +96,61 @@ describe('informer on a real kube-apiserver', () => {
     await until(() => seen.includes('add after-resume'), 'the add after the watch was resumed');
     expect(requests.list).toBe(3);
     expect(seen).toEqual(['add after-resume']);
+  }, 60_000);
+
+  it('leaves Node heartbeats unparsed, from the first one after the LIST, and still sees every real change', async () => {
+    const names = ['fp-node-1', 'fp-node-2', 'fp-node-3'];
+    const status = { 'Content-Type': PatchStrategy.StrategicMergePatch };
+    for (const [i, name] of names.entries()) {
+      await core.createNode({ body: kubeletNodeObject(name, i + 1, { pool: 'wasm' }), fieldManager: 'kubelet' });
+      await core.patchNodeStatus({ name, body: { status: kubeletNodeStatus(name, i + 1) }, fieldManager: 'kubelet' }, setHeaderOptions('Content-Type', status['Content-Type']));
+    }
+    const changes: string[] = [];
+    const client = new KubeClient(kubeconfigAccess(server.kubeconfigPath));
+    const readNode = (name: string) => client.call<V1Node>('GET', `/api/v1/nodes/${name}`);
+    const nodes = startInformer<V1Node>(
+      client,
+      {
+        name: 'nodes',
+        path: '/api/v1/nodes',
+        slim: slimNode,
+        fingerprints: nodeFingerprints,
+        coalesceMs: 300,
+        handlers: { onUpdate: (node) => changes.push(`update ${node.metadata?.name}`), onDelete: (node) => changes.push(`delete ${node.metadata?.name}`) },
+      },
+      createLogger({ level: 'warn' }),
+    );
+    try {
+      await nodes.synced;
+      const heartbeat = (name: string, at: string) =>
+        core.patchNodeStatus({ name, body: { status: { conditions: kubeletConditions(at, '2026-12-01T00:00:00Z') } }, fieldManager: 'kubelet' }, setHeaderOptions('Content-Type', status['Content-Type']));
+      // Heartbeats, several per node and in bursts the coalescer holds back: the cache follows
+      // each Node's resourceVersion, and no handler is called.
+      for (let round = 0; round < 3; round++) for (const name of names) await heartbeat(name, new Date(Date.UTC(2026, 11, 1, 2, round)).toISOString());
+      const latest = await Promise.all(names.map(readNode));
+      await until(() => latest.every((node) => nodes.get(node.metadata!.name!)?.metadata?.resourceVersion === node.metadata!.resourceVersion), 'the heartbeats in the cache');
+      for (const node of latest) expect(nodes.get(node.metadata!.name!)).toEqual(slimNode(node));
+      expect(changes).toEqual([]);
+
+      // A label, an annotation, a reboot (bootID), a deletion: each one reaches the handlers.
+      await core.patchNode({ name: 'fp-node-1', body: { metadata: { labels: { pool: 'other' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      await core.patchNode({ name: 'fp-node-2', body: { metadata: { annotations: { 'runtime.shimkeeper.dev/shims': 'spin' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      await core.patchNodeStatus({ name: 'fp-node-3', body: { status: { nodeInfo: { ...kubeletNodeStatus('fp-node-3', 3)!.nodeInfo!, bootID: 'rebooted' } } }, fieldManager: 'kubelet' }, setHeaderOptions('Content-Type', status['Content-Type']));
+      await until(() => changes.length >= 3, 'three changes');
+      expect(changes.sort()).toEqual(['update fp-node-1', 'update fp-node-2', 'update fp-node-3']);
+      expect(nodes.get('fp-node-1')?.metadata?.labels?.['pool']).toBe('other');
+      expect(nodes.get('fp-node-2')?.metadata?.annotations).toEqual({ 'runtime.shimkeeper.dev/shims': 'spin' });
+      expect(nodes.get('fp-node-3')?.status?.nodeInfo?.bootID).toBe('rebooted');
+      await heartbeat('fp-node-3', '2026-12-01T03:00:00Z');
+      await core.deleteNode({ name: 'fp-node-1' });
+      await until(() => changes.includes('delete fp-node-1'), 'the deletion');
+      expect(changes).toHaveLength(4);
+      const node3 = await readNode('fp-node-3');
+      await until(() => nodes.get('fp-node-3')?.metadata?.resourceVersion === node3.metadata!.resourceVersion, 'the last heartbeat');
+      expect(nodes.get('fp-node-3')).toEqual(slimNode(node3));
+    } finally {
+      await nodes.stop();
+      await client.close();
+    }
   }, 60_000);
 });

@@ -3,7 +3,7 @@
 // where they mean "done" are success), and every write that returns an object reports its
 // resourceVersion so the controller can wait until its caches have seen it (kube/expectations.ts).
 
-import type { CoreV1Event, V1Job, V1Node, V1OwnerReference, V1RuntimeClass } from '@kubernetes/client-node';
+import type { CoreV1Event, V1OwnerReference, V1RuntimeClass } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { API_GROUP, API_VERSION, SHIM_KIND, SHIM_PLURAL } from '../../api/names.ts';
 import { redactSecrets } from '../../api/redact.ts';
@@ -154,8 +154,8 @@ const HANDLERS: Handlers = {
   createJob: async (api, action, ctx) => {
     ctx.count('create', 'jobs');
     const namespace = ctx.jobs.namespace;
-    const created = await ignoreStatus(409, () => api.call<V1Job>('POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: installerJob(action, ctx.jobs) }));
-    return created ? { kind: 'job', name: action.jobName, namespace, resourceVersion: created.metadata?.resourceVersion ?? null } : null;
+    const created = await ignoreStatus(409, async () => ({ resourceVersion: await api.write('POST', `/apis/batch/v1/namespaces/${namespace}/jobs`, { body: installerJob(action, ctx.jobs) }) }));
+    return created ? { kind: 'job', name: action.jobName, namespace, resourceVersion: created.resourceVersion } : null;
   },
 
   deleteJob: async (api, action, ctx) => {
@@ -163,7 +163,7 @@ const HANDLERS: Handlers = {
     const namespace = ctx.jobs.namespace;
     // The policy goes in the query, not a body: undici closes the connection after a DELETE with a
     // body: a new TLS connection per deleted Job, nearly all of the handshakes of a rollout.
-    await ignoreStatus(404, () => api.call('DELETE', `/apis/batch/v1/namespaces/${namespace}/jobs/${action.name}`, { query: { propagationPolicy: 'Background' } }));
+    await ignoreStatus(404, () => api.write('DELETE', `/apis/batch/v1/namespaces/${namespace}/jobs/${action.name}`, { query: { propagationPolicy: 'Background' } }));
     return { kind: 'job', name: action.name, namespace, resourceVersion: null };
   },
 
@@ -175,8 +175,8 @@ const HANDLERS: Handlers = {
         annotations: { [action.statusAnnotationKey]: action.statusAnnotation ? serializeNodeShimStatus(redactRecord(action.statusAnnotation)) : null },
       },
     };
-    const patched = await api.call<V1Node>('PATCH', `/api/v1/nodes/${action.node}`, { body, contentType: 'application/merge-patch+json' });
-    return { kind: 'node', name: action.node, resourceVersion: patched.metadata?.resourceVersion ?? null };
+    const resourceVersion = await api.write('PATCH', `/api/v1/nodes/${action.node}`, { body, contentType: 'application/merge-patch+json' });
+    return { kind: 'node', name: action.node, resourceVersion };
   },
 
   emitEvent: async (api, action, ctx) => {

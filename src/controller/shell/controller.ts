@@ -36,7 +36,9 @@ const AWAITING_RESULT_POLL_MS = 2_000;
  * wakes the Shim, and each plan reads every node: unpaced, a large fleet would replan back to back
  * and the controller's CPU would grow with the square of the fleet. Paced, planning takes at most
  * 1/(1+factor) of a core per busy Shim and batches more changes per plan; the added latency stays
- * a small multiple of the plan's own duration (about 0.5 s at 5,000 nodes).
+ * a small multiple of the plan's own duration (about 0.5 s at 5,000 nodes). A factor of 60 halved
+ * the plans of a 1,000-node rollout but, at 5,000 nodes, left installer slots idle for seconds
+ * between reconciles (bench/controller.bench.ts).
  */
 const RECONCILE_HOLD_FACTOR = 30;
 const RECONCILE_HOLD_MAX_MS = 5_000;
@@ -169,6 +171,8 @@ export class ShimController {
       return { planningMs: 0, requeued: false };
     }
     if (!this.expectations.satisfied(name)) {
+      // A coalescing watch may hold back the event of this controller's own write.
+      for (const cache of Object.values(this.caches!)) (cache as CachedKind<KubernetesObject>).catchUp();
       this.queue.addAfter(name, CACHE_CATCH_UP_POLL_MS);
       return { planningMs: 0, requeued: true };
     }

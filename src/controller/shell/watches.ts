@@ -11,6 +11,7 @@ import { JOB_UID_LABEL } from '../installer-job/observe.ts';
 import { sandboxFailureConcerns } from '../planner/drift.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 import { nodeChangeMatters } from './observe.ts';
+import { nodeFingerprints } from './node-fingerprint.ts';
 import { slimJob, slimNode, slimPod } from './slim.ts';
 
 /** The controller's caches, one per watched kind. Custom objects (Shims) come back as plain JSON. */
@@ -48,6 +49,14 @@ function shimOfInstallerPod(pod: KubernetesObject, jobCached: (name: string, uid
   return jobUid && jobName && !jobCached(jobName, jobUid) ? [] : shimOfInstallerObject(pod);
 }
 
+/**
+ * How often the Node watch is read at most: a kubelet's change waits at most this long, and the
+ * controller wakes twice a second instead of once per heartbeat (kube/coalesced-reads.ts). The
+ * controller's own Node patches are read at once (ShimController catches the caches up). Job and
+ * Pod events drive a rollout and are read as they come.
+ */
+export const NODE_WATCH_COALESCE_MS = 500;
+
 /** Set by the Job controller on a Job's Pods, with the Job's uid (JOB_UID_LABEL). */
 const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
 
@@ -80,6 +89,8 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       kind: 'nodes',
       path: '/api/v1/nodes',
       slim: slimNode,
+      fingerprints: nodeFingerprints,
+      coalesceMs: NODE_WATCH_COALESCE_MS,
       // Any Shim may target any node.
       wakes: () => 'all',
       // Heartbeats and other status churn wake nothing.
