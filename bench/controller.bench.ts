@@ -142,6 +142,23 @@ function procFigures(pid: number | undefined): ProcFigures | undefined {
   }
 }
 
+/** CPU time (ms) of a process's threads, by thread name (V8's GC and compiler threads are "V8Worker"). */
+function threadCpuMs(pid: number | undefined): Counts {
+  const byName: Counts = new Map();
+  if (pid === undefined) return byName;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = Number(tid) === pid ? 'main thread' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      add(byName, name, ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return byName;
+}
+
 /** Children of this process by command name (kube-apiserver, etcd: setpriv and nsenter exec them). */
 function childPid(comm: string): number | undefined {
   for (const entry of readdirSync('/proc')) {
@@ -314,11 +331,21 @@ function summarizeLog(text: string): LogSummary {
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
 
-function summarizeProfile(file: string): string {
+/** A stretch of the run, in CLOCK_MONOTONIC microseconds (V8's profile clock and process.hrtime's). */
+interface ProfileWindow { name: string; fromUs: number; toUs: number }
+
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+function summarizeProfile(file: string, window?: ProfileWindow): string {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] };
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (!window || (at >= window.fromUs && at < window.toUs)) selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
+  });
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
   const byFunction: Counts = new Map();
   const byFile: Counts = new Map();
@@ -346,7 +373,7 @@ function summarizeProfile(file: string): string {
     }
   }
   const top = (counts: Counts, n: number, of = total) => [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `  ${(v / 1000).toFixed(0).padStart(7)} ms ${((100 * v) / of).toFixed(1).padStart(5)}%  ${k}`).join('\n');
-  return `controller CPU profile (${file}): ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s not idle (main thread)\n top self time by function:\n${top(byFunction, 20)}\n self time by module:\n${top(byFile, 12)}\n inclusive time of shimkeeper's functions (% of the busy time):\n${top(inclusive, 25, busy)}`;
+  return `controller CPU profile${window ? `, ${window.name}` : ''} (${file}): ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s not idle (main thread)\n top self time by function:\n${top(byFunction, 20)}\n self time by module:\n${top(byFile, 12)}\n inclusive time of shimkeeper's functions (% of the busy time):\n${top(inclusive, 25, busy)}`;
 }
 
 // ---------- printing ----------
@@ -512,10 +539,12 @@ async function runSize(n: number): Promise<Result> {
     const auditStartup = audit.read();
     const ctlBefore = await controllerCounts(ctl);
     const apiBefore = await apiserverCounts(server);
+    const threadsBefore = threadCpuMs(ctl.child.pid);
     const cpuBefore = { controller: procFigures(ctl.child.pid)?.cpuMs ?? 0, apiserver: procFigures(apiserverPid)?.cpuMs ?? 0, etcd: procFigures(etcdPid)?.cpuMs ?? 0, bench: selfCpuMs() };
 
     // Apply the Shim and wait for nodesReady == N with Ready=True.
     const applied = Date.now();
+    const profileWindows: ProfileWindow[] = [{ name: 'rollout', fromUs: monotonicUs(), toUs: Infinity }];
     await custom.patchClusterCustomObject(
       { group: API_GROUP, version: API_VERSION, plural: 'shims', name: SHIM, body: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'Shim', metadata: { name: SHIM }, spec: shimSpec() }, fieldManager: 'bench', force: true },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
@@ -549,6 +578,8 @@ async function runSize(n: number): Promise<Result> {
       await sleep(200);
     }
     const rolloutMs = Date.now() - applied;
+    profileWindows[0]!.toUs = monotonicUs();
+    const rolloutThreads = diff(threadCpuMs(ctl.child.pid), threadsBefore);
     const loadAfterRollout = os.loadavg()[0]!.toFixed(1);
     await heapMb();
     result.nodesReadyAtEnd = shim?.status?.nodesReady ?? 0;
@@ -598,12 +629,16 @@ async function runSize(n: number): Promise<Result> {
       const steadyBefore = await controllerCounts(ctl);
       const apiSteadyBefore = await apiserverCounts(server);
       const steadyCpuBefore = procFigures(ctl.child.pid)?.cpuMs ?? 0;
+      const steadyThreadsBefore = threadCpuMs(ctl.child.pid);
       const steadyStart = Date.now();
+      const steadyWindow: ProfileWindow = { name: 'steady window under heartbeat churn', fromUs: monotonicUs(), toUs: Infinity };
+      profileWindows.push(steadyWindow);
       const heartbeats = CHURN_SECONDS > 0 ? await heartbeatChurn(core, names, STEADY_SECONDS * 1000, CHURN_SECONDS * 1000) : 0;
       await sleep(Math.max(0, STEADY_SECONDS * 1000 - (Date.now() - steadyStart)));
       const steadyCpuMs = (procFigures(ctl.child.pid)?.cpuMs ?? 0) - steadyCpuBefore;
+      steadyWindow.toUs = monotonicUs();
       result.churnCpuPercent = +((100 * steadyCpuMs) / (Date.now() - steadyStart)).toFixed(2);
-      log(`steady window: ${heartbeats} Node status heartbeats (each node every ${CHURN_SECONDS} s); controller CPU ${secs(steadyCpuMs)} s = ${result.churnCpuPercent}% of a core`);
+      log(`steady window: ${heartbeats} Node status heartbeats (each node every ${CHURN_SECONDS} s); controller CPU ${secs(steadyCpuMs)} s = ${result.churnCpuPercent}% of a core (by thread, ms: ${inline(diff(threadCpuMs(ctl.child.pid), steadyThreadsBefore))})`);
       steady = diff(await controllerCounts(ctl), steadyBefore);
       apiSteady = diffApiserver(await apiserverCounts(server), apiSteadyBefore);
       auditSteady = audit.read();
@@ -639,6 +674,7 @@ async function runSize(n: number): Promise<Result> {
     const heapNow = (name: string) => mb((samples(heapText, name)[0]?.value ?? 0) / 1024);
     console.log(`controller peak RSS (VmHWM): ${result.peakRssMb} MB (RSS now ${mb(figures?.rssKb ?? 0)} MB; V8 heap used now ${heapNow('shimkeeper_nodejs_heap_size_used_bytes')} MB of ${heapNow('shimkeeper_nodejs_heap_size_total_bytes')} MB, peak seen ${Math.max(peakHeapMb, heapNow('shimkeeper_nodejs_heap_size_used_bytes'))} MB; external ${heapNow('shimkeeper_nodejs_external_memory_bytes')} MB); controller CPU total ${result.controllerCpuS} s`);
     console.log(`CPU during the rollout (2 cores): controller ${secs(cpuRollout.controller)} s (${result.rolloutCpuPerNodeMs} ms per node), kube-apiserver ${secs(cpuRollout.apiserver)} s, etcd ${secs(cpuRollout.etcd)} s, bench process incl. test agent ${secs(cpuRollout.bench)} s, over ${secs(rolloutMs)} s wall; kube-apiserver peak RSS ${mb(apiserverFigures?.hwmKb ?? 0)} MB`);
+    console.log(`  controller CPU during the rollout by thread, ms: ${inline(rolloutThreads)}`);
     console.log(`load average (1 min) before this size ${loadBefore}, after the rollout ${loadAfterRollout} (to spot other workloads sharing the machine)`);
     table(`controller API requests during the rollout, its own count (shimkeeper_api_requests_total; total ${result.controllerRequests}, ${(result.controllerRequests / n).toFixed(2)}/node, writes ${(result.controllerWrites / n).toFixed(2)}/node; ${(result.controllerWrites / (rolloutMs / 1000)).toFixed(1)} writes/s, i.e. one every ${(rolloutMs / Math.max(1, result.controllerWrites)).toFixed(1)} ms of wall time)`, ctlRollout, n, steady);
     if (AUDIT) {
@@ -667,7 +703,7 @@ async function runSize(n: number): Promise<Result> {
     controller = undefined;
     if (CPU_PROF) {
       const profiles = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-      if (profiles[0]) console.log(`\n${summarizeProfile(path.join(profDir, profiles[0]))}`);
+      if (profiles[0]) for (const window of profileWindows) console.log(`\n${summarizeProfile(path.join(profDir, profiles[0]), window)}`);
       else console.log('\n(no CPU profile written: the controller did not exit cleanly)');
     }
     result.ok = problems.length === 0;
