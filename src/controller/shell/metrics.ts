@@ -11,6 +11,15 @@ import type { QueueHooks } from '../../kube/workqueue.ts';
 export const CONTROLLER_NAME = 'shim';
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/**
+ * How often the event loop's delay is sampled (shimkeeper_nodejs_eventloop_lag_*). prom-client's
+ * default, 10 ms, is a timer waking the process 100 times a second: on this project's benchmark VM
+ * that alone cost 1% of a core in an idle controller, half its CPU under a 5,000-node fleet's
+ * heartbeats (bench/wakeup.bench.ts measures one wake-up). Twice a second still catches any stall
+ * long enough to matter to a controller.
+ */
+const EVENT_LOOP_SAMPLE_MS = 500;
+
 export class ControllerMetrics {
   readonly registry = new Registry();
   readonly reconciles = new Counter({ name: 'shimkeeper_reconciles_total', help: 'Reconciles of a Shim, by result.', labelNames: ['result'], registers: [this.registry] });
@@ -47,7 +56,7 @@ export class ControllerMetrics {
   readonly leaderStatus = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master.', labelNames: ['name'], registers: [this.registry] });
 
   constructor(options: { processMetrics?: boolean } = {}) {
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'shimkeeper_' });
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'shimkeeper_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 
   countRequest(verb: string, resource: string): void {
