@@ -1,10 +1,12 @@
 // Coalesces a watch's reads into bursts. On a virtual machine every wake-up of the process costs
-// more than the event it delivers: bench/controller.bench.ts measured ~200 µs of CPU per wake-up
-// of an idle Node.js process on its 2-core VM, so a 5,000-node fleet's heartbeats (83 a second,
-// one per wake-up) cost ~2% of a core before a single byte was parsed. After handling an event
-// the watch stops reading for `intervalMs`; what arrives meanwhile waits in the socket's buffers
-// (the API server buffers about a second of events per watcher) and is read in one burst. The
-// first event after a quiet spell is handled at once; later ones wait at most `intervalMs`.
+// more than the event it delivers: bench/wakeup.bench.ts measures 150-200 µs of CPU per wake-up
+// of an idle Node.js process on the project's 2-core VM, so a 5,000-node fleet's heartbeats (83 a
+// second, one wake-up each) cost over 1% of a core before a byte was parsed. After handling an
+// event the watch stops reading for `intervalMs`, and what arrives meanwhile waits to be read in
+// one burst: in the sockets' buffers and in the API server, which keeps about a second of events
+// per watcher (at most 100 for a watch without an index, such as all Nodes) before it ends a watch
+// that does not keep up; the informer then resumes it from its resourceVersion. The first event
+// after a quiet spell is handled at once; later ones wait at most `intervalMs`.
 
 /** undici's DispatchController, as far as pausing goes. */
 export interface Pausable {
