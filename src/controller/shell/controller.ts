@@ -138,24 +138,21 @@ export class ShimController {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      const end = metrics.reconcileSeconds.startTimer();
       const started = performance.now();
+      const seconds = () => (performance.now() - started) / 1000;
       metrics.runtimeActiveWorkers.inc({ controller: CONTROLLER_NAME });
       let planningMs = 0;
       try {
         const outcome = await this.reconcile(key);
         planningMs = outcome.planningMs;
         this.queue.forget(key);
-        metrics.reconciles.inc({ result: 'success' });
-        metrics.observeReconcile(outcome.requeued ? 'requeue_after' : 'success', (performance.now() - started) / 1000);
+        metrics.observeReconcile(outcome.requeued ? 'requeue_after' : 'success', seconds());
       } catch (error) {
         const retryIn = this.queue.addRateLimited(key);
-        metrics.reconciles.inc({ result: apiStatus(error) === 409 ? 'conflict' : 'error' });
-        metrics.observeReconcile('error', (performance.now() - started) / 1000);
+        metrics.observeReconcile(apiStatus(error) === 409 ? 'conflict' : 'error', seconds());
         // An API error may echo what was sent (a Job's environment holds the artifact URL).
         log.warn('reconcile failed', { shim: key, error: redactSecrets(describeApiError(error)), retryInMs: retryIn });
       } finally {
-        end();
         metrics.runtimeActiveWorkers.dec({ controller: CONTROLLER_NAME });
         this.queue.done(key, Math.min(RECONCILE_HOLD_MAX_MS, RECONCILE_HOLD_FACTOR * planningMs));
       }

@@ -74,10 +74,16 @@ export class ControllerMetrics {
     this.restLatency.observe({ verb: method, host }, seconds);
   }
 
-  /** One reconcile of a Shim, as controller-runtime counts it. */
-  observeReconcile(result: 'success' | 'error' | 'requeue_after', seconds: number): void {
-    this.runtimeReconciles.inc({ controller: CONTROLLER_NAME, result });
-    if (result === 'error') this.runtimeReconcileErrors.inc({ controller: CONTROLLER_NAME });
+  /**
+   * One reconcile of a Shim, in shimkeeper's metrics (a conflict apart from other errors) and as
+   * controller-runtime counts it (a requeue apart from other successes).
+   */
+  observeReconcile(result: 'success' | 'requeue_after' | 'conflict' | 'error', seconds: number): void {
+    this.reconciles.inc({ result: result === 'requeue_after' ? 'success' : result });
+    this.reconcileSeconds.observe(seconds);
+    const runtimeResult = result === 'conflict' ? 'error' : result;
+    this.runtimeReconciles.inc({ controller: CONTROLLER_NAME, result: runtimeResult });
+    if (runtimeResult === 'error') this.runtimeReconcileErrors.inc({ controller: CONTROLLER_NAME });
     this.runtimeReconcileSeconds.observe({ controller: CONTROLLER_NAME }, seconds);
   }
 
