@@ -6,7 +6,7 @@ import type { ReadCoalescer } from './coalesced-reads.ts';
 import { memberToken, memberValue } from './raw-json.ts';
 
 // The controller's HTTP client for the Kubernetes API: JSON in and out, one keep-alive connection
-// pool for every call (watches included), the bearer token re-read from its file as it rotates.
+// pool for the calls and one for the watches, the bearer token re-read from its file as it rotates.
 // Responses are plain JSON, which is all the controller needs; it never loads client-node's model
 // classes (cluster-access.ts says why).
 
@@ -117,8 +117,9 @@ export class KubeClient {
   /**
    * A GET whose body is handed to `onData` chunk by chunk as it arrives (a watch), straight from
    * the HTTP parser, on the watches' own connections: no Readable stream or line reader per event,
-   * and reads that can be paused (coalesced-reads.ts) to wake the process less often. Resolves when the server ends the response; rejects with an ApiError on an error status, with
-   * the error `onData` threw, or when `signal` aborts or nothing arrives for `idleTimeoutMs`.
+   * and reads that can be paused (coalesced-reads.ts) to wake the process less often. Resolves
+   * when the server ends the response; rejects with an ApiError on an error status, with the
+   * error `onData` threw, or when `signal` aborts or nothing arrives for `idleTimeoutMs`.
    */
   stream(path: string, options: StreamOptions, onData: (chunk: Buffer) => void): Promise<void> {
     const { url, headers } = this.prepare('GET', path, options);
