@@ -26,8 +26,8 @@ export class ReadCoalescer {
   private resumedAt = Number.NEGATIVE_INFINITY;
   private pauseScheduled = false;
   private stopped = false;
-  private resumeTimer: NodeJS.Timeout | undefined;
-  private resume: (() => void) | undefined;
+  /** The read paused now, and the timer that resumes it. */
+  private paused: { controller: Pausable; timer: NodeJS.Timeout } | undefined;
 
   constructor(intervalMs: number) {
     this.intervalMs = intervalMs;
@@ -42,25 +42,22 @@ export class ReadCoalescer {
       this.pauseScheduled = false;
       if (this.stopped) return;
       controller.pause();
-      this.resume = () => {
-        this.resumeTimer = undefined;
-        this.resumedAt = performance.now();
-        controller.resume();
-      };
-      this.resumeTimer = setTimeout(this.resume, this.intervalMs);
+      this.paused = { controller, timer: setTimeout(() => this.resumeNow(), this.intervalMs) };
     });
   }
 
   /** Reads what is waiting now (the caller needs the latest state), and goes on as usual. */
   resumeNow(): void {
-    if (!this.resumeTimer || this.stopped) return;
-    clearTimeout(this.resumeTimer);
-    this.resumeTimer = undefined;
-    this.resume?.();
+    if (!this.paused || this.stopped) return;
+    const { controller, timer } = this.paused;
+    this.paused = undefined;
+    clearTimeout(timer);
+    this.resumedAt = performance.now();
+    controller.resume();
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.resumeTimer);
+    clearTimeout(this.paused?.timer);
   }
 }

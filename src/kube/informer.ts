@@ -55,8 +55,9 @@ export interface InformerSpec<T extends KubernetesObject> extends ListQuery {
 
 /** A watch event as Fingerprints.ofEvent reads it. */
 export interface EventFingerprint {
-  /** `namespace/name`, the cache's key. */
-  key: string;
+  name: string;
+  /** Absent for a cluster-scoped kind. */
+  namespace?: string;
   resourceVersion: string;
   digest: string;
 }
@@ -81,8 +82,12 @@ export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
   return { ...obj, metadata };
 }
 
+function cacheKey(name: string, namespace: string | undefined): string {
+  return `${namespace ?? ''}/${name}`;
+}
+
 function keyOf(obj: KubernetesObject): string {
-  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+  return cacheKey(obj.metadata?.name ?? '', obj.metadata?.namespace);
 }
 
 export function startInformer<T extends KubernetesObject>(client: KubeClient, spec: InformerSpec<T>, log: Logger): CachedKind<T> {
@@ -150,7 +155,7 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
       restartDelayMs = RESTART_DELAY_MIN_MS;
     };
     /** Whether the event only moves the resourceVersion of the cached version (InformerSpec.fingerprints). */
-    const unchanged = ({ key, resourceVersion: version, digest }: EventFingerprint) => {
+    const unchanged = (key: string, { resourceVersion: version, digest }: EventFingerprint) => {
       const cached = objects.get(key);
       if (!cached || digests.get(key) !== digest) return false;
       objects.set(key, { ...cached, metadata: { ...cached.metadata, resourceVersion: version } });
@@ -158,11 +163,14 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
       restartDelayMs = RESTART_DELAY_MIN_MS;
       return true;
     };
+    const parse = (line: Buffer) => onEvent(JSON.parse(line.toString('utf8')) as WatchEventLine);
     const onLine = (line: Buffer) => {
       const fingerprint = spec.fingerprints?.ofEvent(line);
-      if (fingerprint && unchanged(fingerprint)) return;
-      onEvent(JSON.parse(line.toString('utf8')) as WatchEventLine);
-      if (fingerprint) digests.set(fingerprint.key, fingerprint.digest);
+      if (!fingerprint) return parse(line);
+      const key = cacheKey(fingerprint.name, fingerprint.namespace);
+      if (unchanged(key, fingerprint)) return;
+      parse(line);
+      digests.set(key, fingerprint.digest);
     };
     spec.onRequest?.('watch');
     coalescer = spec.coalesceMs ? new ReadCoalescer(spec.coalesceMs) : undefined;
@@ -214,7 +222,7 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
     synced: syncedPromise,
     isSynced: () => synced,
     catchUp: () => coalescer?.resumeNow(),
-    get: (name, namespace) => objects.get(`${namespace ?? ''}/${name}`),
+    get: (name, namespace) => objects.get(cacheKey(name, namespace)),
     list: (namespace) => {
       const all = [...objects.values()];
       return namespace === undefined ? all : all.filter((obj) => obj.metadata?.namespace === namespace);

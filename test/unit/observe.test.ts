@@ -1,8 +1,9 @@
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { observeJob } from '../../src/controller/installer-job/observe.ts';
+import { jobChangeMatters, observeJob, podChangeMatters } from '../../src/controller/installer-job/observe.ts';
 import { nodeChangeMatters, observeNode, observeRuntimeClass, plannerInput } from '../../src/controller/shell/observe.ts';
 import { parseAllowedArtifactLocations } from '../../src/api/artifact-policy.ts';
+import { runningPodStatus, terminatedPodStatus } from '../harness/fake-kubelet.ts';
 import { makeShim, T0 } from './planner-fixtures.ts';
 
 const job = (conditions: V1Job['status'] = {}): V1Job => ({
@@ -108,5 +109,55 @@ describe('drift signals from the API', () => {
     expect(parseDuration('X', '90m')).toBe(5_400_000);
     expect(parseDuration('X', '0')).toBe(0);
     expect(() => parseDuration('X', '1d')).toThrow(/duration such as 24h/);
+  });
+});
+
+describe('which Job and Pod updates wake a Shim', () => {
+  const at = (s: number) => new Date(T0.getTime() + s * 1000);
+  const podBase: V1Pod = {
+    metadata: { name: 'p1', uid: 'pod-1', creationTimestamp: at(1), labels: { 'batch.kubernetes.io/job-name': job().metadata!.name!, 'batch.kubernetes.io/controller-uid': 'job-uid' }, finalizers: ['batch.kubernetes.io/job-tracking'] },
+    spec: { nodeName: 'node-a', containers: [{ name: 'installer', image: 'installer:dev' }] },
+  };
+  const running = runningPodStatus(podBase, 1, at(2));
+  const waiting = (reason: string): V1Pod['status'] => ({ phase: 'Pending', containerStatuses: [{ name: 'installer', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message: `${reason} happened` } } }] });
+  const condition = (type: string, s: number) => ({ type, status: 'True', lastTransitionTime: at(s) });
+  const complete = { succeeded: 1, completionTime: at(5), conditions: [condition('SuccessCriteriaMet', 4), condition('Complete', 5)] };
+  // One Job's life as the Job controller writes it, and its Pod's as the kubelet and the Job controller do.
+  const jobs: V1Job[] = [
+    job(),
+    job({ startTime: at(1), active: 1, ready: 0 }),
+    job({ startTime: at(1), active: 1, ready: 1 }),
+    job({ startTime: at(1), active: 0, ready: 0, uncountedTerminatedPods: { succeeded: ['pod-1'] }, conditions: [condition('SuccessCriteriaMet', 4)] }),
+    job({ startTime: at(1), ...complete }),
+    { ...job({ startTime: at(1), ...complete }), metadata: { ...job().metadata, deletionTimestamp: at(6) } },
+  ];
+  const pods: V1Pod[] = [
+    podBase,
+    { ...podBase, status: waiting('ContainerCreating') },
+    { ...podBase, status: waiting('ImagePullBackOff') },
+    { ...podBase, status: running.status as V1Pod['status'] },
+    { ...podBase, status: terminatedPodStatus(podBase, running, { exitCode: 0, reason: 'Completed', message: '{"ok":true,"action":"install"}' }, at(4)) as V1Pod['status'] },
+    { ...podBase, metadata: { ...podBase.metadata, finalizers: [] }, status: terminatedPodStatus(podBase, running, { exitCode: 0, reason: 'Completed', message: '{"ok":true,"action":"install"}' }, at(4)) as V1Pod['status'] },
+    { ...podBase, status: { phase: 'Failed', reason: 'NodeAffinity', message: 'Pod was rejected' } },
+  ];
+  const observed = (j: V1Job, p: V1Pod) => JSON.stringify(observeJob(j, [p], at(100)));
+
+  it('skips the Job controller’s progress counts and interim conditions, not a finish or a deletion', () => {
+    expect(jobs.slice(1).map((after, i) => jobChangeMatters(jobs[i], after))).toEqual([false, false, false, true, true]);
+    expect(jobChangeMatters(undefined, jobs[0]!)).toBe(true);
+  });
+
+  it('skips a Pod that is starting, starts running or loses its tracking finalizer, not a stuck start, a result or a rejection', () => {
+    expect(pods.slice(1).map((after, i) => podChangeMatters(pods[i], after))).toEqual([false, true, true, true, false, true]);
+    expect(podChangeMatters(pods[2]!, pods[3]!)).toBe(true);
+    expect(podChangeMatters(pods[1]!, pods[3]!)).toBe(false);
+    expect(podChangeMatters(undefined, podBase)).toBe(true);
+  });
+
+  it('never skips an update that changes what the planner observes of the Job', () => {
+    for (const j1 of jobs) for (const j2 of jobs) for (const p1 of pods) for (const p2 of pods) {
+      if (jobChangeMatters(j1, j2) || podChangeMatters(p1, p2)) continue;
+      expect(observed(j2, p2)).toBe(observed(j1, p1));
+    }
   });
 });

@@ -101,7 +101,7 @@ const listed = (obj: V1Node) => JSON.parse(JSON.stringify(obj)) as V1Node;
 describe('nodeFingerprints', () => {
   it('gives an event the digest of the listed Node it carries, with its key and resourceVersion', () => {
     const fingerprint = nodeFingerprints.ofEvent(eventBytes('MODIFIED', node()));
-    expect(fingerprint).toEqual({ key: '/worker-7', resourceVersion: '100', digest: nodeFingerprints.ofObject(listed(node())) });
+    expect(fingerprint).toEqual({ name: 'worker-7', resourceVersion: '100', digest: nodeFingerprints.ofObject(listed(node())) });
     expect(nodeFingerprints.ofEvent(eventBytes('ADDED', node()))?.digest).toBe(fingerprint?.digest);
   });
 

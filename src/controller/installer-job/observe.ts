@@ -90,3 +90,34 @@ function stuckReason(pods: readonly V1Pod[]): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * What observeJob reads of a Job: a change to anything else (the Job controller's active, ready
+ * and interim conditions, three or four updates per Job) cannot change a plan, so it wakes no Shim.
+ */
+function jobView(job: V1Job): string {
+  const finished = (job.status?.conditions ?? []).filter((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+  const { uid, labels, annotations, deletionTimestamp } = job.metadata ?? {};
+  return JSON.stringify([uid, labels, annotations, deletionTimestamp, job.spec?.template?.spec?.nodeName, job.status?.completionTime, finished]);
+}
+
+/** What observeJob reads of a Pod: a start under way, Running and the Job controller's finalizer removal are not among it. */
+function podView(pod: V1Pod): string {
+  const { uid, labels, creationTimestamp, deletionTimestamp } = pod.metadata ?? {};
+  const status = pod.status;
+  const containers = (status?.containerStatuses ?? [])
+    .filter(({ state }) => STUCK_WAITING_REASONS.has(state?.waiting?.reason ?? '') || state?.terminated)
+    .map(({ state }) => [state?.waiting?.reason, state?.waiting?.message, Boolean(state?.terminated), state?.terminated?.message, state?.terminated?.finishedAt]);
+  const failed = status?.phase === 'Failed' ? [status.reason, status.message] : null;
+  return JSON.stringify([uid, labels, creationTimestamp, deletionTimestamp, failed, containers]);
+}
+
+/** Whether a Job's update can change what the planner observes (a Job first seen always can). */
+export function jobChangeMatters(before: V1Job | undefined, after: V1Job): boolean {
+  return !before || jobView(before) !== jobView(after);
+}
+
+/** Whether a Pod's update can change what the planner observes of its Job (a Pod first seen always can). */
+export function podChangeMatters(before: V1Pod | undefined, after: V1Pod): boolean {
+  return !before || podView(before) !== podView(after);
+}

@@ -15,6 +15,8 @@ import { toKubeTime } from './status.ts';
 export interface PassContext {
   shim: Shim;
   shimName: string;
+  /** The Shim's label and annotation keys on nodes, made once per pass. */
+  keys: NodeKeys;
   nowIso: string;
   nowMs: number;
   deleting: boolean;
@@ -47,6 +49,7 @@ export function passContext(input: Pick<PlannerInput, 'shim' | 'now' | 'otherShi
     ...(blocked ? { blocked } : {}),
     shim,
     shimName: shim.metadata.name,
+    keys: nodeKeys(shim.metadata.name),
     nowIso: toKubeTime(now),
     nowMs: now.getTime(),
     deleting,
@@ -55,6 +58,17 @@ export function passContext(input: Pick<PlannerInput, 'shim' | 'now' | 'otherShi
     valid,
     actionable: valid || deleting,
   };
+}
+
+/** A Shim's keys on a node: its ready label, version label and status annotation. */
+export interface NodeKeys {
+  ready: string;
+  version: string;
+  status: string;
+}
+
+export function nodeKeys(shimName: string): NodeKeys {
+  return { ready: readyLabelKey(shimName), version: versionLabelKey(shimName), status: statusAnnotationKey(shimName) };
 }
 
 /** One existing node while planning: what it is, and its record and ready label as planned so far. */
@@ -80,8 +94,8 @@ export function plannedMarks(state: NodeState): NodeMarks {
 }
 
 /** Books a node write (if any is needed) and remembers the version label it leaves. */
-export function writeMarks(ctx: { shimName: string }, state: NodeState, before: NodeMarks, book: NodeWorkBook): void {
-  const patch = patchIfChanged(ctx.shimName, state.node, before, { record: state.current, ready: state.ready });
+export function writeMarks(ctx: { keys: NodeKeys }, state: NodeState, before: NodeMarks, book: NodeWorkBook): void {
+  const patch = patchIfChanged(ctx.keys, state.node, before, { record: state.current, ready: state.ready });
   if (!patch) return;
   state.versionLabel = patch.versionLabel;
   book.write(state.node.name, patch);
@@ -100,19 +114,19 @@ export interface NodeMarks {
  * needed. The version label follows: the installed version while it works, the one the node had
  * while an upgrade runs or after one failed and left it working, none otherwise.
  */
-export function patchIfChanged(shimName: string, node: ObservedNode, before: NodeMarks, after: NodeMarks): PatchNodeAction | null {
-  const observedVersion = before.versionLabel !== undefined ? before.versionLabel : (node.labels?.[versionLabelKey(shimName)] ?? null);
+export function patchIfChanged(keys: NodeKeys, node: ObservedNode, before: NodeMarks, after: NodeMarks): PatchNodeAction | null {
+  const observedVersion = before.versionLabel !== undefined ? before.versionLabel : (node.labels?.[keys.version] ?? null);
   const versionLabel = desiredVersionLabel(after, observedVersion);
   const record = recordToWrite(before.record, after.record);
   if (sameNodeShimStatus(before.record, record) && before.ready === after.ready && versionLabel === observedVersion) return null;
   return {
     type: 'patchNode',
     node: node.name,
-    readyLabelKey: readyLabelKey(shimName),
+    readyLabelKey: keys.ready,
     readyLabel: after.ready ? true : null,
-    statusAnnotationKey: statusAnnotationKey(shimName),
+    statusAnnotationKey: keys.status,
     statusAnnotation: record,
-    versionLabelKey: versionLabelKey(shimName),
+    versionLabelKey: keys.version,
     versionLabel,
   };
 }

@@ -26,7 +26,6 @@
 //   and the finalizer is dropped once no node holds it.
 
 import { platformKey } from '../../api/artifact.ts';
-import { readyLabelKey, statusAnnotationKey, versionLabelKey } from '../../api/names.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import type { ShimStatus } from '../../api/shim.ts';
 import {
@@ -101,8 +100,8 @@ function deleteJobsOfGoneNodes(jobs: readonly ObservedJob[], liveNodes: readonly
   return jobsByNode;
 }
 
-/** A node as observed: whether the Shim targets it, what it would get, its record and ready label. */
-function observedState(ctx: PassContext, node: ObservedNode): NodeState {
+/** A node as observed: whether the Shim targets it, what it would get, its record (as `observedRecord`, redacted) and ready label. */
+function observedState(ctx: PassContext, node: ObservedNode, observedRecord: NodeShimRecord | null): NodeState {
   const labels = node.labels ?? {};
   const target = !ctx.deleting && isTarget(ctx.shim, node);
   const platform = { os: node.os ?? labels['kubernetes.io/os'], arch: node.arch ?? labels['kubernetes.io/arch'] };
@@ -111,8 +110,8 @@ function observedState(ctx: PassContext, node: ObservedNode): NodeState {
     target,
     platform: platformKey(platform),
     // Redacted: a record written before redaction existed is rewritten without its secrets.
-    current: redactRecord(parseNodeShimStatus(node.annotations?.[statusAnnotationKey(ctx.shimName)])),
-    ready: labels[readyLabelKey(ctx.shimName)] === 'true',
+    current: redactRecord(observedRecord),
+    ready: labels[ctx.keys.ready] === 'true',
     busy: false,
   };
   if (target && ctx.valid) {
@@ -178,8 +177,9 @@ function byFinishTime(a: ObservedJob, b: ObservedJob): number {
  * Job deletions, so a crash in between replays the Job onto the same record.
  */
 function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, digest: EventDigest, outcomes: JobOutcomeCount[]): NodeState {
-  const state = observedState(ctx, node);
-  const observed = { record: parseNodeShimStatus(node.annotations?.[statusAnnotationKey(ctx.shimName)]), ready: state.ready };
+  const observedRecord = parseNodeShimStatus(node.annotations?.[ctx.keys.status]);
+  const state = observedState(ctx, node, observedRecord);
+  const observed = { record: observedRecord, ready: state.ready };
   const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
   for (const job of finished) {
     const outcome = finishedJobOutcome(job, attemptRecord(ctx, state, job), ctx.nowIso);
@@ -215,7 +215,7 @@ function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: Rollo
     if (ctx.shim.spec.version !== undefined) outcome.desiredVersion = ctx.shim.spec.version;
     if (n.unsupported !== undefined) outcome.unsupported = n.unsupported;
     // As this pass leaves it (a write may set or remove it), so replanning reports the same.
-    const versionLabel = n.versionLabel !== undefined ? n.versionLabel : n.node.labels?.[versionLabelKey(ctx.shimName)];
+    const versionLabel = n.versionLabel !== undefined ? n.versionLabel : n.node.labels?.[ctx.keys.version];
     if (versionLabel) outcome.versionLabel = versionLabel;
     return outcome;
   });

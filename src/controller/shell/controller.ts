@@ -174,6 +174,7 @@ export class ShimController {
       return { planningMs: 0, requeued: true };
     }
     const planningStart = performance.now();
+    const planningCpu = process.cpuUsage();
 
     const input = plannerInput(this.caches!, shim, namespace, this.options.now?.() ?? new Date(), {
       shims: this.shimList(),
@@ -184,6 +185,8 @@ export class ShimController {
     if (input.jobs.some((job) => job.awaitingResult)) this.queue.addAfter(name, AWAITING_RESULT_POLL_MS);
     const result = plan(input);
     const planningMs = performance.now() - planningStart;
+    const cpu = process.cpuUsage(planningCpu);
+    metrics.planningSeconds.inc((cpu.user + cpu.system) / 1e6);
     this.recordNodeMetrics(name, result.status);
 
     const ctx = this.applyContext(shim);

@@ -41,7 +41,7 @@ function ofEvent(event: Buffer): EventFingerprint | undefined {
     if (value === undefined) return undefined;
     parts.push(value ?? ABSENT, SEPARATOR);
   }
-  return { key: `/${name.toString()}`, resourceVersion: resourceVersion.toString(), digest: digest(parts) };
+  return { name: name.toString(), resourceVersion: resourceVersion.toString(), digest: digest(parts) };
 }
 
 function ofObject(node: V1Node): string {

@@ -7,7 +7,7 @@ import type { Shim } from '../../api/shim.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import type { WatchDeclaration } from '../../kube/watch.ts';
 import { INSTALLER_JOB_SELECTOR, installerJobIdentity } from '../installer-job/identity.ts';
-import { JOB_UID_LABEL } from '../installer-job/observe.ts';
+import { JOB_UID_LABEL, jobChangeMatters, podChangeMatters } from '../installer-job/observe.ts';
 import { sandboxFailureConcerns } from '../planner/drift.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 import { nodeChangeMatters } from './observe.ts';
@@ -102,6 +102,8 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       slim: slimJob,
       labelSelector: INSTALLER_JOB_SELECTOR,
       wakes: shimOfInstallerObject,
+      // The Job controller's progress counts wake nothing; a finish, a deletion do.
+      filter: jobChangeMatters,
     },
     pods: {
       kind: 'pods',
@@ -109,6 +111,8 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       slim: slimPod,
       labelSelector: INSTALLER_JOB_SELECTOR,
       wakes: (pod) => shimOfInstallerPod(pod, jobCached),
+      // A result, a stuck start or a rejection wakes the Shim; a Pod that starts running does not.
+      filter: podChangeMatters,
     },
     sandboxfailures: {
       kind: 'events',

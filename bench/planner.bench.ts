@@ -1,0 +1,68 @@
+// What one planning pass costs, without any API: a Shim half rolled out over N nodes (half
+// installed and labelled ready, a tenth with a running Job, the rest waiting), planned again and
+// again as the controller does on every batch of Job and Pod events during a rollout. Prints the
+// time per pass and per node. Usage: node bench/planner.bench.ts [nodes...] (default 1000 5000).
+
+import { resolveArtifact } from '../src/api/artifact.ts';
+import { readyLabelKey, statusAnnotationKey, versionLabelKey } from '../src/api/names.ts';
+import type { Shim } from '../src/api/shim.ts';
+import { FINALIZER, type ObservedJob, type ObservedNode, type PlannerInput } from '../src/controller/planner/model.ts';
+import { serializeNodeShimStatus } from '../src/controller/planner/node-status.ts';
+import { plan } from '../src/controller/planner/plan.ts';
+
+const SIZES = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const PASSES_PER_SIZE = 200_000;
+
+const shim: Shim = {
+  apiVersion: 'runtime.shimkeeper.dev/v1alpha1',
+  kind: 'Shim',
+  metadata: { name: 'spin', uid: 'uid-spin', generation: 1, finalizers: [FINALIZER] },
+  spec: {
+    nodeSelector: { spin: 'true' },
+    version: '0.19.0',
+    fetchStrategy: { type: 'anonymousHttp', anonHttp: { location: 'https://example.com/containerd-shim-spin-v0.19.0.tar.gz', sha256: 'a'.repeat(64) } },
+    runtimeClass: { name: 'wasmtime-spin-v2', handler: 'spin' },
+    rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: '10%' } },
+  },
+};
+
+function midRollout(size: number, now: Date): PlannerInput {
+  const resolution = resolveArtifact(shim, { os: 'linux', arch: 'amd64' });
+  if (!resolution.supported) throw new Error(resolution.reason);
+  const { revision, sha256 } = resolution.artifact;
+  const installed = serializeNodeShimStatus({
+    state: 'installed', version: '0.19.0', revision, sha256, containerd: '1.7.24', shimVersion: '0.19.0', handler: 'spin',
+    bootID: 'boot', runtime: 'containerd://1.7.24', time: '2026-01-01T00:00:00Z',
+  });
+  const nodes: ObservedNode[] = [];
+  const jobs: ObservedJob[] = [];
+  for (let i = 0; i < size; i++) {
+    const name = `node-${String(i).padStart(5, '0')}`;
+    const labels: Record<string, string> = { spin: 'true', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': name };
+    const annotations: Record<string, string> = {};
+    if (i < size / 2) {
+      labels[readyLabelKey('spin')] = 'true';
+      labels[versionLabelKey('spin')] = '0.19.0';
+      annotations[statusAnnotationKey('spin')] = installed;
+    } else if (i < size / 2 + size / 10) {
+      jobs.push({ name: `spin-install-${name}`, node: name, action: 'install', revision, phase: 'running' });
+    }
+    nodes.push({ name, labels, annotations, os: 'linux', arch: 'amd64', containerRuntimeVersion: 'containerd://1.7.24', bootID: 'boot' });
+  }
+  const status = plan({ shim, nodes, jobs, runtimeClasses: [], now }).status;
+  return { shim: { ...shim, status }, nodes, jobs, runtimeClasses: [], now };
+}
+
+for (const size of SIZES.length ? SIZES : [1_000, 5_000]) {
+  const input = midRollout(size, new Date('2026-06-01T00:00:00Z'));
+  const passes = Math.max(20, Math.round(PASSES_PER_SIZE / size));
+  for (let i = 0; i < 5; i++) plan(input); // warm-up
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  let actions = 0;
+  for (let i = 0; i < passes; i++) actions += plan(input).nodes.length;
+  const ms = (performance.now() - started) / passes;
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuMs = (cpu.user + cpu.system) / 1000 / passes;
+  console.log(`${size} nodes: ${ms.toFixed(2)} ms per pass (${cpuMs.toFixed(2)} ms CPU, GC included), ${((1000 * ms) / size).toFixed(2)} µs per node; ${passes} passes, ${actions / passes} nodes with work per pass`);
+}
