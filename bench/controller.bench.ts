@@ -159,6 +159,19 @@ function threadCpuMs(pid: number | undefined): Counts {
   return byName;
 }
 
+/**
+ * How often the process's main thread went to sleep and was woken again (its voluntary context
+ * switches): on a virtual machine each wake-up costs more than a small event (bench/wakeup.bench.ts).
+ */
+function mainThreadWakeUps(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Children of this process by command name (kube-apiserver, etcd: setpriv and nsenter exec them). */
 function childPid(comm: string): number | undefined {
   for (const entry of readdirSync('/proc')) {
@@ -540,6 +553,7 @@ async function runSize(n: number): Promise<Result> {
     const ctlBefore = await controllerCounts(ctl);
     const apiBefore = await apiserverCounts(server);
     const threadsBefore = threadCpuMs(ctl.child.pid);
+    const wakeUpsBefore = mainThreadWakeUps(ctl.child.pid);
     const cpuBefore = { controller: procFigures(ctl.child.pid)?.cpuMs ?? 0, apiserver: procFigures(apiserverPid)?.cpuMs ?? 0, etcd: procFigures(etcdPid)?.cpuMs ?? 0, bench: selfCpuMs() };
 
     // Apply the Shim and wait for nodesReady == N with Ready=True.
@@ -580,6 +594,7 @@ async function runSize(n: number): Promise<Result> {
     const rolloutMs = Date.now() - applied;
     profileWindows[0]!.toUs = monotonicUs();
     const rolloutThreads = diff(threadCpuMs(ctl.child.pid), threadsBefore);
+    const rolloutWakeUps = mainThreadWakeUps(ctl.child.pid) - wakeUpsBefore;
     const loadAfterRollout = os.loadavg()[0]!.toFixed(1);
     await heapMb();
     result.nodesReadyAtEnd = shim?.status?.nodesReady ?? 0;
@@ -674,8 +689,8 @@ async function runSize(n: number): Promise<Result> {
     const heapText = await controllerMetricText(ctl);
     const heapNow = (name: string) => mb((samples(heapText, name)[0]?.value ?? 0) / 1024);
     console.log(`controller peak RSS (VmHWM): ${result.peakRssMb} MB (RSS now ${mb(figures?.rssKb ?? 0)} MB; V8 heap used now ${heapNow('shimkeeper_nodejs_heap_size_used_bytes')} MB of ${heapNow('shimkeeper_nodejs_heap_size_total_bytes')} MB, peak seen ${Math.max(peakHeapMb, heapNow('shimkeeper_nodejs_heap_size_used_bytes'))} MB; external ${heapNow('shimkeeper_nodejs_external_memory_bytes')} MB); controller CPU total ${result.controllerCpuS} s`);
-    console.log(`CPU during the rollout (2 cores): controller ${secs(cpuRollout.controller)} s (${result.rolloutCpuPerNodeMs} ms per node), kube-apiserver ${secs(cpuRollout.apiserver)} s, etcd ${secs(cpuRollout.etcd)} s, bench process incl. test agent ${secs(cpuRollout.bench)} s, over ${secs(rolloutMs)} s wall; kube-apiserver peak RSS ${mb(apiserverFigures?.hwmKb ?? 0)} MB`);
-    console.log(`  controller CPU during the rollout by thread, ms: ${inline(rolloutThreads)}`);
+    console.log(`CPU during the rollout (2 cores): controller ${secs(cpuRollout.controller)} s (${result.rolloutCpuPerNodeMs} ms per node), kube-apiserver ${secs(cpuRollout.apiserver)} s (the controller's is ${((100 * cpuRollout.controller) / Math.max(1, cpuRollout.apiserver)).toFixed(1)}% of it: the apiserver does the same work in every run, so this ratio holds when the machine's speed varies), etcd ${secs(cpuRollout.etcd)} s, bench process incl. test agent ${secs(cpuRollout.bench)} s, over ${secs(rolloutMs)} s wall; kube-apiserver peak RSS ${mb(apiserverFigures?.hwmKb ?? 0)} MB`);
+    console.log(`  controller CPU during the rollout by thread, ms: ${inline(rolloutThreads)}; its main thread woke ${rolloutWakeUps} times (${(rolloutWakeUps / n).toFixed(1)} per node)`);
     console.log(`load average (1 min) before this size ${loadBefore}, after the rollout ${loadAfterRollout} (to spot other workloads sharing the machine)`);
     table(`controller API requests during the rollout, its own count (shimkeeper_api_requests_total; total ${result.controllerRequests}, ${(result.controllerRequests / n).toFixed(2)}/node, writes ${(result.controllerWrites / n).toFixed(2)}/node; ${(result.controllerWrites / (rolloutMs / 1000)).toFixed(1)} writes/s, i.e. one every ${(rolloutMs / Math.max(1, result.controllerWrites)).toFixed(1)} ms of wall time)`, ctlRollout, n, steady);
     if (AUDIT) {

@@ -52,10 +52,16 @@ function shimOfInstallerPod(pod: KubernetesObject, jobCached: (name: string, uid
 /**
  * How often the Node watch is read at most: a kubelet's change waits at most this long, and the
  * controller wakes twice a second instead of once per heartbeat (kube/coalesced-reads.ts). The
- * controller's own Node patches are read at once (ShimController catches the caches up). Job and
- * Pod events drive a rollout and are read as they come.
+ * controller's own Node patches are read at once (ShimController catches the caches up).
  */
 export const NODE_WATCH_COALESCE_MS = 500;
+
+/**
+ * How often the installer Job and Pod watches are read at most. During a rollout they deliver
+ * about eleven events per node, each its own wake-up when read as it comes; read in bursts, a
+ * finished Job is seen at most this much later, against the seconds an installer runs.
+ */
+export const INSTALLER_WATCH_COALESCE_MS = 100;
 
 /** Set by the Job controller on a Job's Pods, with the Job's uid (JOB_UID_LABEL). */
 const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
@@ -104,6 +110,7 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       wakes: shimOfInstallerObject,
       // The Job controller's progress counts wake nothing; a finish, a deletion do.
       filter: jobChangeMatters,
+      coalesceMs: INSTALLER_WATCH_COALESCE_MS,
     },
     pods: {
       kind: 'pods',
@@ -113,6 +120,7 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       wakes: (pod) => shimOfInstallerPod(pod, jobCached),
       // A result, a stuck start or a rejection wakes the Shim; a Pod that starts running does not.
       filter: podChangeMatters,
+      coalesceMs: INSTALLER_WATCH_COALESCE_MS,
     },
     sandboxfailures: {
       kind: 'events',
