@@ -2,7 +2,7 @@
 // termination message of its Pod (parsed by the installer contract, src/api/installer-contract.ts).
 // Pure: the shell passes what its informers hold.
 
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
 import { parseInstallerResult } from '../../api/installer-contract.ts';
 import type { ObservedJob } from '../planner/model.ts';
 import { installerJobIdentity } from './identity.ts';
@@ -10,18 +10,19 @@ import { installerJobIdentity } from './identity.ts';
 /** Set by the Job controller on a Job's Pods; unlike the Job name it differs between retries. */
 export const JOB_UID_LABEL = 'batch.kubernetes.io/controller-uid';
 
+/** The Job controller's terminal conditions that hold (Complete or Failed, status True), in order. */
+export function finishedConditions(job: V1Job): V1JobCondition[] {
+  return (job.status?.conditions ?? []).filter((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+}
+
 function jobPhase(job: V1Job): { phase: ObservedJob['phase']; finishedAt?: string; reason?: string } {
-  for (const condition of job.status?.conditions ?? []) {
-    if (condition.status !== 'True') continue;
-    const at = job.status?.completionTime ?? condition.lastTransitionTime;
-    const finishedAt = at ? new Date(at).toISOString() : undefined;
-    if (condition.type === 'Complete') return { phase: 'succeeded', ...(finishedAt ? { finishedAt } : {}) };
-    if (condition.type === 'Failed') {
-      const reason = [condition.reason, condition.message].filter(Boolean).join(': ');
-      return { phase: 'failed', ...(finishedAt ? { finishedAt } : {}), reason: reason || 'Job failed' };
-    }
-  }
-  return { phase: 'running' };
+  const condition = finishedConditions(job)[0];
+  if (!condition) return { phase: 'running' };
+  const at = job.status?.completionTime ?? condition.lastTransitionTime;
+  const finishedAt = at ? new Date(at).toISOString() : undefined;
+  if (condition.type === 'Complete') return { phase: 'succeeded', ...(finishedAt ? { finishedAt } : {}) };
+  const reason = [condition.reason, condition.message].filter(Boolean).join(': ');
+  return { phase: 'failed', ...(finishedAt ? { finishedAt } : {}), reason: reason || 'Job failed' };
 }
 
 /** The installer's result: the termination message of the Job's most recent finished Pod. */
@@ -96,9 +97,8 @@ function stuckReason(pods: readonly V1Pod[]): string | undefined {
  * and interim conditions, three or four updates per Job) cannot change a plan, so it wakes no Shim.
  */
 function jobView(job: V1Job): string {
-  const finished = (job.status?.conditions ?? []).filter((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
   const { uid, labels, annotations, deletionTimestamp } = job.metadata ?? {};
-  return JSON.stringify([uid, labels, annotations, deletionTimestamp, job.spec?.template?.spec?.nodeName, job.status?.completionTime, finished]);
+  return JSON.stringify([uid, labels, annotations, deletionTimestamp, job.spec?.template?.spec?.nodeName, job.status?.completionTime, finishedConditions(job)]);
 }
 
 /** What observeJob reads of a Pod: a start under way, Running and the Job controller's finalizer removal are not among it. */

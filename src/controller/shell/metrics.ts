@@ -29,7 +29,7 @@ export class ControllerMetrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     registers: [this.registry],
   });
-  readonly planningSeconds = new Counter({ name: 'shimkeeper_planning_cpu_seconds_total', help: 'CPU time spent planning (reading the caches and planning every node of a Shim), writes not included.', registers: [this.registry] });
+  readonly planningSeconds = new Counter({ name: 'shimkeeper_planning_cpu_seconds_total', help: 'CPU time of the process while planning (reading the caches and planning every node of a Shim), writes not included.', registers: [this.registry] });
   readonly apiRequests = new Counter({ name: 'shimkeeper_api_requests_total', help: 'Requests to the Kubernetes API, by verb and resource.', labelNames: ['verb', 'resource'], registers: [this.registry] });
   readonly jobs = new Counter({ name: 'shimkeeper_jobs_total', help: 'Finished installer Jobs, by action and outcome.', labelNames: ['action', 'outcome'], registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'shimkeeper_workqueue_depth', help: 'Shims waiting to be reconciled.', registers: [this.registry] });

@@ -6,7 +6,7 @@ import type { ArtifactLocationPrefix } from '../../api/artifact-policy.ts';
 import type { Shim } from '../../api/shim.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import { installerJobIdentity } from '../installer-job/identity.ts';
-import { JOB_UID_LABEL, observeJob } from '../installer-job/observe.ts';
+import { finishedConditions, JOB_UID_LABEL, observeJob } from '../installer-job/observe.ts';
 import type { ObservedJob, ObservedNode, ObservedRuntimeClass, PlannerInput, SandboxFailure } from '../planner/model.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 
@@ -87,7 +87,7 @@ export interface PlannerContext {
 /** A Job neither complete nor failed, nor being deleted, holds a slot of the cluster-wide cap. */
 function jobRunning(job: V1Job): boolean {
   if (job.metadata?.deletionTimestamp) return false;
-  return !(job.status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+  return finishedConditions(job).length === 0;
 }
 
 /** Everything the planner needs about one Shim, from the caches. */
