@@ -4,14 +4,15 @@
 // Node heartbeats at BENCH_RATE a second (default 83, a 5,000-node fleet's rate) for BENCH_SECONDS.
 // Prints the child's CPU per heartbeat and in % of a core, and how many events reached a handler
 // (parsed) for: every event parsed as it comes; fingerprints (events changing nothing the cache
-// keeps are not parsed); fingerprints and reads coalesced into bursts, as the controller runs it.
+// keeps are not parsed, the others are read for what it keeps); fingerprints and reads coalesced
+// into bursts, as the controller runs it.
 // Run as root, like the other benchmarks: `node bench/watch.bench.ts`.
 
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { fork } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nodeFingerprints } from '../src/controller/shell/node-fingerprint.ts';
-import { slimNode } from '../src/controller/shell/slim.ts';
+import { NODE_READS, slimNode } from '../src/controller/shell/slim.ts';
 import { NODE_WATCH_COALESCE_MS } from '../src/controller/shell/watches.ts';
 import { kubeconfigAccess } from '../src/kube/cluster-access.ts';
 import { startInformer } from '../src/kube/informer.ts';
@@ -36,7 +37,7 @@ async function child(kubeconfigPath: string, variant: Variant): Promise<void> {
     name: 'nodes',
     path: '/api/v1/nodes',
     slim: slimNode,
-    ...(options.fingerprints ? { fingerprints: nodeFingerprints } : {}),
+    ...(options.fingerprints ? { fingerprints: nodeFingerprints, reads: NODE_READS } : {}),
     ...(options.coalesce ? { coalesceMs: NODE_WATCH_COALESCE_MS } : {}),
     handlers: { onUpdate: () => handled++ },
   }, createLogger({ level: 'warn' }));

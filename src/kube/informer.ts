@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
 import { ReadCoalescer } from './coalesced-reads.ts';
 import { listPages, type ListQuery } from './list-pages.ts';
+import { readPartialEvent, type PartialRead } from './partial-event.ts';
 import { ApiError, type KubeClient } from './rest.ts';
 import { streamWatch, type WatchEventLine } from './watch-stream.ts';
 
@@ -47,6 +48,11 @@ export interface InformerSpec<T extends KubernetesObject> extends ListQuery {
    * resourceVersion moves, and no handler is called.
    */
   fingerprints?: Fingerprints<T>;
+  /**
+   * What `slim` reads of an object, when that is less than all of it: watch events are then read
+   * from their bytes for just that (partial-event.ts) instead of parsed whole. Absent: parsed whole.
+   */
+  reads?: PartialRead;
   /** Watch events are read in bursts at most this often (ms; kube/coalesced-reads.ts); default: as they arrive. */
   coalesceMs?: number;
   /** The server ends each watch after 1-2× this many seconds (default WATCH_TIMEOUT_SECONDS). */
@@ -120,6 +126,17 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
     spec.handlers.onDelete?.(before ?? slim(raw));
   };
 
+  /** The event read for what `slim` reads (InformerSpec.reads), or undefined: it is then parsed whole. */
+  const readPartially = (line: Buffer): WatchEventLine | undefined => {
+    if (!spec.reads) return undefined;
+    const event = readPartialEvent(line, spec.reads);
+    if (!event || !spec.reads.immutableSpec) return event;
+    const object = event.object as KubernetesObject;
+    const cached = objects.get(keyOf(object));
+    if (!cached?.metadata?.uid || cached.metadata.uid !== object.metadata?.uid) return undefined;
+    return { type: event.type, object: { ...object, spec: (cached as { spec?: unknown }).spec } as WatchEventLine['object'] };
+  };
+
   /** Lists everything again, reporting the differences with the cache as events. */
   const relist = async () => {
     digests.clear();
@@ -163,7 +180,7 @@ export function startInformer<T extends KubernetesObject>(client: KubeClient, sp
       restartDelayMs = RESTART_DELAY_MIN_MS;
       return true;
     };
-    const parse = (line: Buffer) => onEvent(JSON.parse(line.toString('utf8')) as WatchEventLine);
+    const parse = (line: Buffer) => onEvent(readPartially(line) ?? (JSON.parse(line.toString('utf8')) as WatchEventLine));
     const onLine = (line: Buffer) => {
       const fingerprint = spec.fingerprints?.ofEvent(line);
       if (!fingerprint) return parse(line);

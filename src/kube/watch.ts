@@ -6,6 +6,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { startInformer, type CachedKind, type Fingerprints } from './informer.ts';
 import type { ListQuery } from './list-pages.ts';
+import type { PartialRead } from './partial-event.ts';
 import type { KubeClient } from './rest.ts';
 
 export interface WatchDeclaration<T extends KubernetesObject> extends ListQuery {
@@ -20,6 +21,8 @@ export interface WatchDeclaration<T extends KubernetesObject> extends ListQuery 
    * sight) to this one, both slimmed; absent, every change does. Deletions always do.
    */
   filter?: (before: T | undefined, after: T) => boolean;
+  /** What `slim` reads, when less than the whole object: events are read for just that (informer.ts). */
+  reads?: PartialRead;
   /** Lets events that change nothing the cache keeps go unparsed (informer.ts). */
   fingerprints?: Fingerprints<T>;
   /** Reads events in bursts at most this often (ms; coalesced-reads.ts), for kinds that change often. */
@@ -47,6 +50,7 @@ export function startWatch<T extends KubernetesObject>(client: KubeClient, watch
       ...(watch.fieldSelector ? { fieldSelector: watch.fieldSelector } : {}),
       ...(watch.slim ? { slim: watch.slim } : {}),
       ...(watch.fingerprints ? { fingerprints: watch.fingerprints } : {}),
+      ...(watch.reads ? { reads: watch.reads } : {}),
       ...(watch.coalesceMs ? { coalesceMs: watch.coalesceMs } : {}),
       handlers: { onAdd: (obj) => changed(obj), onUpdate: changed, onDelete: (obj) => hooks.wake(watch.wakes(obj)) },
       onRequest: (verb) => hooks.countRequest(verb, watch.kind),

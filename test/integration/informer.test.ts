@@ -1,15 +1,19 @@
 // The controller's informer (src/kube/informer.ts) on a real kube-apiserver: a LIST in pages, each
 // object slimmed before it is cached, watch events with the version they replace, and a watch the
 // server ends resumed from its resourceVersion without listing again.
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1ConfigMap, type V1Node } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1ConfigMap, type V1Job, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeApiServer, type KubeApiServer } from '../../local-cluster/kube-apiserver.ts';
 import { kubeconfigAccess } from '../../src/kube/cluster-access.ts';
 import { startInformer, type CachedKind } from '../../src/kube/informer.ts';
 import { KubeClient } from '../../src/kube/rest.ts';
+import { installerJob } from '../../src/controller/installer-job/spec.ts';
+import { shimOwnerReference } from '../../src/controller/owner-reference.ts';
 import { nodeFingerprints } from '../../src/controller/shell/node-fingerprint.ts';
-import { slimNode } from '../../src/controller/shell/slim.ts';
+import { JOB_READS, NODE_READS, POD_READS, slimJob, slimNode, slimPod } from '../../src/controller/shell/slim.ts';
+import { readPartialEvent, type PartialRead } from '../../src/kube/partial-event.ts';
+import { streamWatch } from '../../src/kube/watch-stream.ts';
 import { createLogger } from '../../src/log.ts';
 import { kubeletConditions, kubeletNodeObject, kubeletNodeStatus } from '../harness/kubelet-like-node.ts';
 
@@ -151,6 +155,75 @@ describe('informer on a real kube-apiserver', () => {
     } finally {
       await nodes.stop();
       await client.close();
+    }
+  }, 60_000);
+
+  it('reads the watch events of Nodes, installer Jobs and Pods from their bytes to the slim objects a whole parse gives', async () => {
+    const client = new KubeClient(kubeconfigAccess(server.kubeconfigPath));
+    const batch = kc.makeApiClient(BatchV1Api);
+    const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    const abort = new AbortController();
+    const lines = new Map<string, Buffer[]>([['nodes', []], ['jobs', []], ['pods', []]]);
+    const paths = { nodes: '/api/v1/nodes', jobs: `/apis/batch/v1/namespaces/${NAMESPACE}/jobs`, pods: `/api/v1/namespaces/${NAMESPACE}/pods` };
+    const watching = Object.entries(paths).map(([kind, path]) =>
+      streamWatch(client, { path, query: { resourceVersion: '0' }, idleTimeoutMs: 60_000, onLine: (line) => lines.get(kind)!.push(Buffer.from(line)) }, abort.signal).catch(() => undefined),
+    );
+    // The informer the controller runs for Jobs, which takes their Pod template from its cache.
+    const jobs = startInformer<V1Job>(client, { name: 'jobs', path: paths.jobs, slim: slimJob, reads: JOB_READS, handlers: {} }, createLogger({ level: 'warn' }));
+    try {
+      await jobs.synced;
+      const nodeStatus = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+      await core.createNode({ body: kubeletNodeObject('pr-node', 9, { pool: 'wasm' }), fieldManager: 'kubelet' });
+      await core.patchNodeStatus({ name: 'pr-node', body: { status: kubeletNodeStatus('pr-node', 9) }, fieldManager: 'kubelet' }, nodeStatus);
+      await core.patchNode({ name: 'pr-node', body: { metadata: { annotations: { 'spin.shim.runtime.shimkeeper.dev/status': '{"state":"installed","message":"a \\"quoted\\" note"}' } } } }, merge);
+
+      const action = { type: 'createJob', node: 'pr-node', jobName: 'spin-install-pr', action: 'install', revision: 'r1', shim: 'spin', handler: 'spin', runtimeOptions: {}, artifact: { url: 'https://example.com/shim.tar.gz', sha256: 'a'.repeat(64) } };
+      const job = await batch.createNamespacedJob({ namespace: NAMESPACE, body: installerJob(action as never, { namespace: NAMESPACE, image: 'installer:dev', owner: shimOwnerReference({ metadata: { name: 'spin', uid: 'uid-1' } }) }), fieldManager: 'shimkeeper' });
+      const jobStatus = (status: object) => batch.patchNamespacedJobStatus({ name: job.metadata!.name!, namespace: NAMESPACE, body: { status }, fieldManager: 'job-controller' }, merge);
+      await jobStatus({ startTime: '2026-12-01T00:00:01Z', active: 1, ready: 0 });
+      const template = job.spec!.template;
+      const pod = await core.createNamespacedPod({
+        namespace: NAMESPACE,
+        body: { metadata: { name: 'spin-install-pr-x1', labels: template.metadata?.labels ?? {}, annotations: template.metadata?.annotations ?? {}, finalizers: ['batch.kubernetes.io/job-tracking'] }, spec: template.spec! },
+        fieldManager: 'job-controller',
+      });
+      const podStatus = (status: object) => core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: NAMESPACE, body: { status }, fieldManager: 'kubelet' }, merge);
+      await podStatus({ phase: 'Pending', containerStatuses: [{ name: 'installer', image: 'installer:dev', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ErrImagePull', message: 'pull "installer:dev": not found' } } }] });
+      await podStatus({ phase: 'Succeeded', containerStatuses: [{ name: 'installer', image: 'installer:dev', imageID: 'sha256:1', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed', message: '{"ok":true,"status":{"x":"}}"}}', startedAt: '2026-12-01T00:00:02Z', finishedAt: '2026-12-01T00:00:05Z' } } }] });
+      const condition = (type: string) => ({ type, status: 'True', lastProbeTime: '2026-12-01T00:00:06Z', lastTransitionTime: '2026-12-01T00:00:06Z' });
+      await jobStatus({ active: 0, succeeded: 1, conditions: [condition('SuccessCriteriaMet')] });
+      await jobStatus({ completionTime: '2026-12-01T00:00:06Z', conditions: [condition('SuccessCriteriaMet'), condition('Complete')] });
+      await core.patchNamespacedPod({ name: pod.metadata!.name!, namespace: NAMESPACE, body: { metadata: { finalizers: null } } }, merge);
+      const finished = await client.call<V1Job>('GET', `${paths.jobs}/${job.metadata!.name!}`);
+      await until(() => jobs.get(job.metadata!.name!, NAMESPACE)?.metadata?.resourceVersion === finished.metadata!.resourceVersion, 'the finished Job in the cache');
+      expect(jobs.get(job.metadata!.name!, NAMESPACE)).toEqual(slimJob(finished));
+      expect(jobs.get(job.metadata!.name!, NAMESPACE)?.spec?.template.spec?.nodeName).toBe('pr-node');
+      await core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: NAMESPACE, gracePeriodSeconds: 0 });
+      await batch.deleteNamespacedJob({ name: job.metadata!.name!, namespace: NAMESPACE, propagationPolicy: 'Background' });
+      await core.deleteNode({ name: 'pr-node' });
+      await until(() => ['nodes', 'jobs', 'pods'].every((kind) => lines.get(kind)!.some((line) => line.includes('"type":"DELETED"') && line.includes('pr'))), 'every deletion');
+    } finally {
+      abort.abort();
+      await Promise.all(watching);
+      await jobs.stop();
+      await client.close();
+    }
+
+    const kinds: Array<[string, PartialRead, (obj: never) => KubernetesObject]> = [
+      ['nodes', NODE_READS, slimNode as (obj: never) => KubernetesObject],
+      ['jobs', JOB_READS, slimJob as (obj: never) => KubernetesObject],
+      ['pods', POD_READS, slimPod as (obj: never) => KubernetesObject],
+    ];
+    for (const [kind, read, slim] of kinds) {
+      const events = lines.get(kind)!.filter((line) => line.includes('pr-'));
+      expect(events.length, kind).toBeGreaterThanOrEqual(kind === 'nodes' ? 4 : 5);
+      for (const line of events) {
+        const whole = JSON.parse(line.toString('utf8')) as { type: string; object: V1Node & V1Job & V1Pod };
+        const partial = readPartialEvent(line, read);
+        expect(partial, `${kind} ${whole.type}`).toBeDefined();
+        const spec = read.immutableSpec ? (slim(whole.object as never) as { spec?: unknown }).spec : undefined;
+        expect(slim({ ...partial!.object, ...(spec ? { spec } : {}) } as never), `${kind} ${whole.type}`).toEqual(slim(whole.object as never));
+      }
     }
   }, 60_000);
 });

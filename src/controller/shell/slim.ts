@@ -5,6 +5,7 @@
 
 import type { V1Job, V1Node, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import { API_GROUP } from '../../api/names.ts';
+import type { PartialRead } from '../../kube/partial-event.ts';
 
 /** Annotations in shimkeeper's domain: the opt-in list and the per-Shim status records. */
 function isShimkeeperKey(key: string): boolean {
@@ -50,6 +51,13 @@ export function slimNode(node: V1Node): V1Node {
   return slim;
 }
 
+/**
+ * What slimNode reads beyond the metadata, for watch events read from their bytes
+ * (kube/partial-event.ts): nodeInfo, the first member of that name after the metadata (no member
+ * of a Node's spec, nor of its status before nodeInfo, is named so; node-fingerprint.ts reads it alike).
+ */
+export const NODE_READS: PartialRead = { statusMember: 'nodeInfo' };
+
 /** An installer Job: its identity (labels, annotations), the node it is pinned to, its status. */
 export function slimJob(job: V1Job): V1Job {
   const slim: V1Job = { metadata: slimMetadata(job.metadata, { labels: job.metadata?.labels, annotations: job.metadata?.annotations }) };
@@ -59,9 +67,15 @@ export function slimJob(job: V1Job): V1Job {
   return slim;
 }
 
+/** What slimJob reads beyond the metadata: the status, and the node from a Pod template that cannot change. */
+export const JOB_READS: PartialRead = { immutableSpec: true };
+
 /** An installer Pod: its identity and Job (labels, annotations) and its status, not its spec. */
 export function slimPod(pod: V1Pod): V1Pod {
   const slim: V1Pod = { metadata: slimMetadata(pod.metadata, { labels: pod.metadata?.labels, annotations: pod.metadata?.annotations }) };
   if (pod.status) slim.status = pod.status;
   return slim;
 }
+
+/** What slimPod reads beyond the metadata: the whole status. */
+export const POD_READS: PartialRead = {};

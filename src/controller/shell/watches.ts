@@ -12,7 +12,7 @@ import { sandboxFailureConcerns } from '../planner/drift.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 import { nodeChangeMatters } from './observe.ts';
 import { nodeFingerprints } from './node-fingerprint.ts';
-import { slimJob, slimNode, slimPod } from './slim.ts';
+import { JOB_READS, NODE_READS, POD_READS, slimJob, slimNode, slimPod } from './slim.ts';
 
 /** The controller's caches, one per watched kind. Custom objects (Shims) come back as plain JSON. */
 export interface Caches {
@@ -95,6 +95,7 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       kind: 'nodes',
       path: '/api/v1/nodes',
       slim: slimNode,
+      reads: NODE_READS,
       fingerprints: nodeFingerprints,
       coalesceMs: NODE_WATCH_COALESCE_MS,
       // Any Shim may target any node.
@@ -106,6 +107,7 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       kind: 'jobs',
       path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
       slim: slimJob,
+      reads: JOB_READS,
       labelSelector: INSTALLER_JOB_SELECTOR,
       wakes: shimOfInstallerObject,
       // The Job controller's progress counts wake nothing; a finish, a deletion do.
@@ -116,6 +118,7 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       kind: 'pods',
       path: `/api/v1/namespaces/${namespace}/pods`,
       slim: slimPod,
+      reads: POD_READS,
       labelSelector: INSTALLER_JOB_SELECTOR,
       wakes: (pod) => shimOfInstallerPod(pod, jobCached),
       // A result, a stuck start or a rejection wakes the Shim; a Pod that starts running does not.
