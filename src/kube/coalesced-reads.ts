@@ -6,7 +6,7 @@
 // one burst: in the sockets' buffers and in the API server, which keeps about a second of events
 // per watcher (at most 100 for a watch without an index, such as all Nodes) before it ends a watch
 // that does not keep up; the informer then resumes it from its resourceVersion. The first event
-// after a quiet spell is handled at once; later ones wait at most `intervalMs`.
+// after a quiet spell is handled at once; later ones wait at most `intervalMs` and a beat.
 
 /** undici's DispatchController, as far as pausing goes. */
 export interface Pausable {
@@ -20,6 +20,18 @@ export interface Pausable {
  * during the pause is read record by record, one turn of the event loop each, without waiting.
  */
 const DRAIN_MS = 20;
+
+/**
+ * Paused reads resume on a beat shared by every watch of the process: watches paused at about the
+ * same time (an installer Job's and its Pod's) resume together, in one wake-up instead of one each.
+ */
+const BEAT_MS = 50;
+
+/** The delay to the first beat at least `ms` from now. */
+function untilBeat(ms: number): number {
+  const now = performance.now();
+  return Math.ceil((now + ms) / BEAT_MS) * BEAT_MS - now;
+}
 
 export class ReadCoalescer {
   private readonly intervalMs: number;
@@ -42,7 +54,7 @@ export class ReadCoalescer {
       this.pauseScheduled = false;
       if (this.stopped) return;
       controller.pause();
-      this.paused = { controller, timer: setTimeout(() => this.resumeNow(), this.intervalMs) };
+      this.paused = { controller, timer: setTimeout(() => this.resumeNow(), untilBeat(this.intervalMs)) };
     });
   }
 

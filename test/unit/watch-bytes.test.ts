@@ -212,6 +212,24 @@ describe('ReadCoalescer', () => {
     expect(reads.log).toEqual(['pause', 'resume']);
   });
 
+  it('resumes reads paused within the same beat together', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'performance'] });
+    await vi.advanceTimersByTimeAsync(50 - (performance.now() % 50)); // on a beat
+    const [first, second] = [new ReadCoalescer(100), new ReadCoalescer(100)];
+    const [job, pod] = [controller(), controller()];
+    await vi.advanceTimersByTimeAsync(5);
+    first.handled(job);
+    await vi.advanceTimersByTimeAsync(30);
+    second.handled(pod);
+    await vi.advanceTimersByTimeAsync(1);
+    expect([job.log, pod.log]).toEqual([['pause'], ['pause']]);
+    // Paused 5 and 35 ms past a beat: both resume on the first beat at least 100 ms after the later pause.
+    await vi.advanceTimersByTimeAsync(113);
+    expect([job.log, pod.log]).toEqual([['pause'], ['pause']]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect([job.log, pod.log]).toEqual([['pause', 'resume'], ['pause', 'resume']]);
+  });
+
   it('never pauses with no interval', async () => {
     const coalescer = new ReadCoalescer(0);
     const reads = controller();
