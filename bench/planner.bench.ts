@@ -1,5 +1,6 @@
 // What one planning pass costs, without any API: a Shim half rolled out over N nodes (half
-// installed and labelled ready, a tenth with a running Job, the rest waiting), planned again and
+// installed and labelled ready, a tenth with a running Job, the rest waiting; re-verification
+// every 24 h, the controller's default), planned again and
 // again as the controller does on every batch of Job and Pod events during a rollout. Prints the
 // time per pass and per node. Usage: node bench/planner.bench.ts [nodes...] (default 1000 5000).
 
@@ -32,7 +33,7 @@ function midRollout(size: number, now: Date): PlannerInput {
   const { revision, sha256 } = resolution.artifact;
   const installed = serializeNodeShimStatus({
     state: 'installed', version: '0.19.0', revision, sha256, containerd: '1.7.24', shimVersion: '0.19.0', handler: 'spin',
-    bootID: 'boot', runtime: 'containerd://1.7.24', time: '2026-01-01T00:00:00Z',
+    bootID: 'boot', runtime: 'containerd://1.7.24', time: '2026-05-31T12:00:00Z',
   });
   const nodes: ObservedNode[] = [];
   const jobs: ObservedJob[] = [];
@@ -49,8 +50,10 @@ function midRollout(size: number, now: Date): PlannerInput {
     }
     nodes.push({ name, labels, annotations, os: 'linux', arch: 'amd64', containerRuntimeVersion: 'containerd://1.7.24', bootID: 'boot' });
   }
-  const status = plan({ shim, nodes, jobs, runtimeClasses: [], now }).status;
-  return { shim: { ...shim, status }, nodes, jobs, runtimeClasses: [], now };
+  // As the controller plans by default: installed nodes are proven again after 24 h (SHIMKEEPER_REVERIFY_INTERVAL).
+  const reverifyAfterMs = 24 * 3_600_000;
+  const status = plan({ shim, nodes, jobs, runtimeClasses: [], now, reverifyAfterMs }).status;
+  return { shim: { ...shim, status }, nodes, jobs, runtimeClasses: [], now, reverifyAfterMs };
 }
 
 for (const size of SIZES.length ? SIZES : [1_000, 5_000]) {

@@ -9,7 +9,8 @@ import { streamWatch, type WatchEventLine } from './watch-stream.ts';
 
 // A list+watch cache of one kind, in the manner of client-go's reflector: the first LIST comes in
 // pages, each object is slimmed to what the controller reads before it is kept (client-go's
-// transform: a real Node is 10-15 KB of JSON, of which the planner reads a few hundred bytes),
+// transform: a real Node is 10-15 KB of JSON, of which the planner reads a few hundred bytes;
+// watch events are read for just that part where the kind says which, partial-event.ts),
 // and a watch that ends is resumed from the last resourceVersion seen (bookmarks keep it fresh)
 // instead of listing again. Only "410 Gone" (the version was compacted) lists again, and the
 // re-list reports what changed meanwhile as adds, updates and deletes. Reconcilers read only from

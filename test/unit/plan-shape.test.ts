@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeAction, Plan } from '../../src/controller/planner/model.ts';
+import { byName, type NodeAction, type Plan } from '../../src/controller/planner/model.ts';
 import { applyPlan, NODE_WRITE_CONCURRENCY } from '../../src/controller/shell/apply.ts';
 import { FakeCluster, makeNode, makeShim, nodeNames } from './planner-fixtures.ts';
+import { between, random, stringOf } from './random.ts';
 
 const patch = (node: string): NodeAction => ({ type: 'patchNode', node, readyLabelKey: 'k', readyLabel: true, statusAnnotationKey: 'a', statusAnnotation: null, versionLabelKey: 'v', versionLabel: null });
 
@@ -118,5 +119,13 @@ describe("the rollout's history on the Shim", () => {
       'RolloutProgress: revision R (version 0.19.0) on 6 of 8 target nodes (75%)',
       'RolloutComplete: revision R (version 0.19.0) on all 8 target nodes',
     ]);
+  });
+});
+
+describe('byName', () => {
+  it('orders DNS names as localeCompare does', () => {
+    const next = random(5);
+    const names = Array.from({ length: 5_000 }, () => stringOf(next, 'ab09-.', between(next, 1, 8)));
+    expect([...names].sort(byName)).toEqual([...names].sort((a, b) => a.localeCompare(b)));
   });
 });

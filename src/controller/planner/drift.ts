@@ -37,7 +37,7 @@ export function driftSignals(ctx: PassContext, state: NodeState, reverifyAfterMs
   const version = ctx.shim.spec.version;
   if (version !== undefined && version !== (record.version ?? '')) return { recheck: `the Shim's version is now ${version}` };
   if (reverifyAfterMs > 0) {
-    const due = Date.parse(record.time) + reverifyAfterMs * spreadFactor(state.node.name);
+    const due = recordTime(record) + reverifyAfterMs * spreadFactor(state.node.name);
     if (Number.isNaN(due) || due <= ctx.nowMs) return { recheck: 'periodic re-verification' };
     wake.noLaterThan(due);
   }
@@ -49,8 +49,9 @@ function suspicion(ctx: PassContext, node: ObservedNode, record: NodeShimRecord)
   if (record.runtime && node.containerRuntimeVersion && node.containerRuntimeVersion !== record.runtime) {
     return `the container runtime on node ${node.name} changed from ${record.runtime} to ${node.containerRuntimeVersion}`;
   }
-  const since = Date.parse(record.time);
-  const failure = (node.sandboxFailures ?? []).find((f) => Date.parse(f.time) > since && sandboxFailureConcerns(f.message, ctx.shim));
+  if (!node.sandboxFailures?.length) return undefined;
+  const since = recordTime(record);
+  const failure = node.sandboxFailures.find((f) => Date.parse(f.time) > since && sandboxFailureConcerns(f.message, ctx.shim));
   return failure ? `a pod sandbox could not be created on node ${node.name}: ${failure.message}` : undefined;
 }
 
@@ -64,11 +65,32 @@ export function sandboxFailureConcerns(message: string, shim: Pick<Shim, 'metada
 }
 
 /**
+ * When the record was written (ms), NaN when unreadable. Every pass asks it of every installed
+ * node, whose records are shared between passes (node-status.ts): each is read once.
+ */
+function recordTime(record: NodeShimRecord): number {
+  let ms = recordTimes.get(record);
+  if (ms === undefined) recordTimes.set(record, (ms = Date.parse(record.time)));
+  return ms;
+}
+
+const recordTimes = new WeakMap<NodeShimRecord, number>();
+
+/**
  * Between 0.75 and 1, fixed per node: nodes installed in one rollout are re-verified over a quarter
  * of the interval instead of all at once.
  */
 function spreadFactor(node: string): number {
-  let hash = 2166136261;
-  for (const char of node) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0;
-  return 1 - (hash % 1000) / 4000;
+  let factor = spreadFactors.get(node);
+  if (factor === undefined) {
+    if (spreadFactors.size >= SPREAD_FACTORS_MAX) spreadFactors.clear();
+    let hash = 2166136261;
+    for (const char of node) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0;
+    spreadFactors.set(node, (factor = 1 - (hash % 1000) / 4000));
+  }
+  return factor;
 }
+
+/** Every pass asks it of every installed node: worked out once per node name (a few MB at most). */
+const spreadFactors = new Map<string, number>();
+const SPREAD_FACTORS_MAX = 50_000;

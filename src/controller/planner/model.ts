@@ -10,6 +10,14 @@ import type { NodeShimRecord } from './node-status.ts';
 
 export const FINALIZER = `${API_GROUP}/finalizer`;
 
+/**
+ * Orders object names (DNS subdomains: lowercase letters, digits, `-` and `.`) as localeCompare
+ * does for them, by code unit: plans list nodes and Jobs in this order, and every pass sorts them.
+ */
+export function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 // ---- Observed state ----
 
 export interface ObservedNode {

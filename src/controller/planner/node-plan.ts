@@ -42,8 +42,9 @@ export function failuresAt(previous: NodeShimRecord | null, revision: string | u
 
 /** Builds a record without absent fields, so records compare and serialise alike however built. */
 export function makeRecord(fields: NodeShimRecord): NodeShimRecord {
-  const kept = Object.entries(fields).filter(([, v]) => v !== undefined && v !== '' && v !== 0);
-  return Object.fromEntries(kept) as unknown as NodeShimRecord;
+  const record: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined && value !== '' && value !== 0) record[key] = value;
+  return record as unknown as NodeShimRecord;
 }
 
 export interface JobEvent {

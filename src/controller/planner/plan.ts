@@ -29,6 +29,7 @@ import { platformKey } from '../../api/artifact.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import type { ShimStatus } from '../../api/shim.ts';
 import {
+  byName,
   FINALIZER,
   type EmitEventAction,
   type JobOutcomeCount,
@@ -57,7 +58,7 @@ export function plan(input: PlannerInput): Plan {
   const book = new NodeWorkBook();
   const wake = new WakeUp();
   const setup = shimSetup(ctx, input.runtimeClasses);
-  const liveNodes = input.nodes.filter((n) => n.exists !== false).sort((a, b) => a.name.localeCompare(b.name));
+  const liveNodes = input.nodes.filter((n) => n.exists !== false).sort((a, b) => byName(a.name, b.name));
   const jobsByNode = deleteJobsOfGoneNodes(input.jobs, liveNodes, book);
   const outcomes: JobOutcomeCount[] = [];
   const digest = new EventDigest();
@@ -92,10 +93,14 @@ function shimSetup(ctx: PassContext, runtimeClasses: ObservedRuntimeClass[]): { 
 function deleteJobsOfGoneNodes(jobs: readonly ObservedJob[], liveNodes: readonly ObservedNode[], book: NodeWorkBook): Map<string, ObservedJob[]> {
   const liveNames = new Set(liveNodes.map((n) => n.name));
   const jobsByNode = new Map<string, ObservedJob[]>();
-  for (const job of [...jobs].sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const job of [...jobs].sort((a, b) => byName(a.name, b.name))) {
     if (job.deleting) continue;
     if (!liveNames.has(job.node)) book.write(job.node, { type: 'deleteJob', name: job.name, node: job.node });
-    else jobsByNode.set(job.node, [...(jobsByNode.get(job.node) ?? []), job]);
+    else {
+      const ofNode = jobsByNode.get(job.node);
+      if (ofNode) ofNode.push(job);
+      else jobsByNode.set(job.node, [job]);
+    }
   }
   return jobsByNode;
 }
@@ -168,7 +173,7 @@ function attemptRecord(ctx: PassContext, state: NodeState, job: ObservedJob): No
 }
 
 function byFinishTime(a: ObservedJob, b: ObservedJob): number {
-  return (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.name.localeCompare(b.name);
+  return (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || byName(a.name, b.name);
 }
 
 /**

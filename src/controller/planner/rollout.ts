@@ -5,7 +5,7 @@
 import type { JobAction } from '../../api/installer-contract.ts';
 import { effectiveRolloutStrategy, effectiveRuntimeOptions, type IntOrPercent } from '../../api/shim.ts';
 import { installerJobName } from '../installer-job/identity.ts';
-import type { CreateJobAction, ObservedJob, PlannerInput } from './model.ts';
+import { byName, type CreateJobAction, type ObservedJob, type PlannerInput } from './model.ts';
 import { containerdVersion, desiredReady, inProgressRecord, retryDueAt } from './node-plan.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import { plannedMarks, writeMarks, type NodeState, type NodeWorkBook, type PassContext, type WakeUp } from './pass.ts';
@@ -110,7 +110,7 @@ export function pickCandidates(ctx: PassContext, nodes: readonly NodeState[], bu
       candidates.push({ state, action: 'uninstall', revision: current.revision ?? 'unknown', holdsSlot, rank: holdsSlot ? 0 : 1 });
     }
   }
-  return candidates.sort((a, b) => a.rank - b.rank || a.state.node.name.localeCompare(b.state.node.name));
+  return candidates.sort((a, b) => a.rank - b.rank || byName(a.state.node.name, b.state.node.name));
 }
 
 function createJobAction(ctx: PassContext, candidate: Candidate, jobName: string): CreateJobAction {

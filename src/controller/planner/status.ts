@@ -6,6 +6,7 @@
 import type { Condition, FailingNode, PlatformRevision, ShimStatus } from '../../api/shim.ts';
 import { redactSecrets } from '../../api/redact.ts';
 import { MAX_FAILING_NODES } from '../../api/shim.ts';
+import { byName } from './model.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import type { NoTargetsExplanation } from './targeting.ts';
 import { versionsOf } from './versions.ts';
@@ -122,7 +123,7 @@ function countNodes(nodes: NodeOutcome[]): NodeCounts {
   const failingAll = nodes
     .filter(failing)
     .map((n) => ({ node: n.name, message: redactSecrets(n.record?.message || 'failed') }))
-    .sort((a, b) => a.node.localeCompare(b.node));
+    .sort((a, b) => byName(a.node, b.node));
   return {
     targets,
     unsupported: targets.filter((n) => n.unsupported !== undefined),
@@ -134,11 +135,11 @@ function countNodes(nodes: NodeOutcome[]): NodeCounts {
     suspect: nodes
       .filter((n) => n.target && n.record?.suspect)
       .map((n) => ({ node: n.name, message: redactSecrets(n.record!.suspect!) }))
-      .sort((a, b) => a.node.localeCompare(b.node)),
+      .sort((a, b) => byName(a.node, b.node)),
     stuck: nodes
       .filter((n) => n.busy && n.record?.stuck)
       .map((n) => ({ node: n.name, message: redactSecrets(n.record!.stuck!) }))
-      .sort((a, b) => a.node.localeCompare(b.node)),
+      .sort((a, b) => byName(a.node, b.node)),
     leftToUninstall: nodes.filter((n) => !n.target && (n.record !== null || n.ready)).length,
     leftToUpdate: supported.length - updatedCount,
   };
@@ -234,7 +235,7 @@ function degradedCondition(input: StatusInput, counts: NodeCounts): ConditionBod
   if (counts.unsupported.length > 0) {
     const entries = counts.unsupported
       .map((n) => ({ node: n.name, message: n.unsupported! }))
-      .sort((a, b) => a.node.localeCompare(b.node));
+      .sort((a, b) => byName(a.node, b.node));
     problems.push([
       'UnsupportedNodes',
       `${plural(counts.unsupported.length, 'target node')} cannot run the shim: ${describeNodes(entries.slice(0, MAX_FAILING_NODES), entries.length)}`,

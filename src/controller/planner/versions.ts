@@ -4,14 +4,30 @@
 import semver from 'semver';
 import { MAX_VERSIONS, type VersionSummary } from '../../api/shim.ts';
 import { versionLabelValue } from './pass.ts';
+import type { NodeShimRecord } from './node-status.ts';
 import type { NodeOutcome } from './status.ts';
 
+interface Run {
+  revision: string;
+  version?: string;
+}
+
 /** The revision a node runs, installed and working, with its version when the record knows it. */
-function running(node: NodeOutcome): { revision: string; version?: string } | undefined {
+function running(node: NodeOutcome): Run | undefined {
   const record = node.record;
-  if (record?.state === 'installed') return record.revision && !record.suspect ? { revision: record.revision, ...(record.version ? { version: record.version } : {}) } : undefined;
+  if (!record) return undefined;
+  // Every pass asks this of every node, whose records are shared between passes (node-status.ts).
+  let run = runs.get(record);
+  if (run === undefined) runs.set(record, (run = runOf(record) ?? null));
+  return run ?? undefined;
+}
+
+const runs = new WeakMap<NodeShimRecord, Run | null>();
+
+function runOf(record: NodeShimRecord): Run | undefined {
+  if (record.state === 'installed') return record.revision && !record.suspect ? { revision: record.revision, ...(record.version ? { version: record.version } : {}) } : undefined;
   // Installing or failed with the previous revision left working: that one still runs.
-  return record?.workingRevision ? { revision: record.workingRevision } : undefined;
+  return record.workingRevision ? { revision: record.workingRevision } : undefined;
 }
 
 function newestFirst(a: VersionSummary, b: VersionSummary): number {
@@ -36,23 +52,28 @@ function workingVersion(label: string | undefined, installedVersions: readonly s
  * revision.
  */
 export function versionsOf(nodes: readonly NodeOutcome[], desired: ReadonlySet<string>): VersionSummary[] {
-  const runs = nodes.filter((node) => node.target).map((node) => ({ node, run: running(node) }));
   const installedVersions = new Map<string, string[]>();
-  for (const { run } of runs) {
+  for (const node of nodes) {
+    const run = node.target ? running(node) : undefined;
     if (!run?.version) continue;
-    const known = installedVersions.get(run.revision) ?? [];
-    if (!known.includes(run.version)) installedVersions.set(run.revision, [...known, run.version]);
+    const known = installedVersions.get(run.revision);
+    if (!known) installedVersions.set(run.revision, [run.version]);
+    else if (!known.includes(run.version)) known.push(run.version);
   }
-  const tally = new Map<string, VersionSummary>();
-  for (const { node, run } of runs) {
+  /** revision → version ('' for none) → summary */
+  const tally = new Map<string, Map<string, VersionSummary>>();
+  for (const node of nodes) {
+    const run = node.target ? running(node) : undefined;
     if (!run) continue;
     const version = run.version ?? workingVersion(node.versionLabel, installedVersions.get(run.revision) ?? []);
-    const key = `${run.revision}\n${version ?? ''}`;
-    const entry = tally.get(key) ?? { ...(version ? { version } : {}), revision: run.revision, nodes: 0 };
+    let byVersion = tally.get(run.revision);
+    if (!byVersion) tally.set(run.revision, (byVersion = new Map()));
+    let entry = byVersion.get(version ?? '');
+    if (!entry) byVersion.set(version ?? '', (entry = { ...(version ? { version } : {}), revision: run.revision, nodes: 0 }));
     entry.nodes += 1;
-    tally.set(key, entry);
   }
   return [...tally.values()]
+    .flatMap((byVersion) => [...byVersion.values()])
     .sort((a, b) => Number(desired.has(b.revision)) - Number(desired.has(a.revision)) || newestFirst(a, b) || b.nodes - a.nodes || a.revision.localeCompare(b.revision))
     .slice(0, MAX_VERSIONS);
 }
