@@ -32,11 +32,12 @@ function observeNodeOnce(node: V1Node): ObservedNode {
   return observed;
 }
 
-/** Only what the planner reads changed: heartbeats and other status churn do not wake Shims. */
+/**
+ * Whether what the planner observes of a Node changed: heartbeats and other status churn do not
+ * wake Shims. (Observing here also readies the observation the next plan reads.)
+ */
 export function nodeChangeMatters(before: V1Node | undefined, after: V1Node): boolean {
-  if (!before) return true;
-  const pick = (n: V1Node) => JSON.stringify([n.metadata?.labels, n.metadata?.annotations, n.metadata?.deletionTimestamp, n.status?.nodeInfo?.operatingSystem, n.status?.nodeInfo?.architecture, n.status?.nodeInfo?.containerRuntimeVersion, n.status?.nodeInfo?.bootID]);
-  return pick(before) !== pick(after);
+  return !before || JSON.stringify(observeNode(before)) !== JSON.stringify(observeNode(after));
 }
 
 export function observeRuntimeClass(rc: V1RuntimeClass): ObservedRuntimeClass {
