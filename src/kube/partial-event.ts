@@ -34,6 +34,7 @@ const OBJECT_START = Buffer.from('","object":{');
 const METADATA = memberToken('metadata', 'object');
 const MANAGED_FIELDS = Buffer.from(',"managedFields":[');
 const STATUS = Buffer.from(',"status":{');
+const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const QUOTE = 0x22;
 /** The events that carry an object of the watched kind (an ERROR carries a Status, a BOOKMARK only a version). */
@@ -50,9 +51,11 @@ export function readPartialEvent(line: Buffer, read: PartialRead): WatchEventLin
   const type = line.toString('latin1', EVENT_START.length, typeEnd);
   if (!OBJECT_EVENTS.has(type) || !startsWith(line, OBJECT_START, typeEnd)) return undefined;
   try {
-    const metadataOpen = line.indexOf(METADATA, typeEnd) + METADATA.length - 1;
+    // The object's first member holding an object is its metadata (after kind and apiVersion).
+    const metadataOpen = line.indexOf(OPEN_BRACE, typeEnd + OBJECT_START.length);
+    if (!startsWith(line, METADATA, metadataOpen - METADATA.length + 1)) return undefined;
     const cut = line.indexOf(MANAGED_FIELDS, metadataOpen);
-    if (metadataOpen < METADATA.length || cut < 0) return undefined;
+    if (cut < 0) return undefined;
     // Closed where managedFields starts; were that another object's managedFields, the metadata
     // would close before it and the text would not be one object.
     const metadata = JSON.parse(`${line.toString('utf8', metadataOpen, cut)}}`) as Record<string, unknown>;

@@ -138,6 +138,7 @@ describe('readPartialEvent', () => {
       ['metadata without managedFields', line('MODIFIED', { ...pod, metadata: { name: 'p' } })],
       ['metadata with only managedFields', line('MODIFIED', { ...pod, metadata: { managedFields: [] } })],
       ['no metadata', line('MODIFIED', { kind: 'Pod', status })],
+      ['metadata only in the spec', line('MODIFIED', { kind: 'Job', spec: { template: { metadata: (pod as { metadata: unknown }).metadata } }, status })],
       ['a few bytes', Buffer.from('{"ty')],
       ['only a type', Buffer.from('{"type":"MODIFIED"')],
       ['the type after the object', Buffer.from(JSON.stringify({ object: pod, type: 'MODIFIED' }))],
