@@ -112,6 +112,9 @@ export class FakeCluster {
   allowedArtifactLocations: ArtifactLocationPrefix[] = [];
   /** The controller's re-verification interval (0: never). */
   reverifyAfterMs = 0;
+  /** When the status was last written, told to the planner as the controller does; absent: not told. */
+  statusWrittenAt?: Date;
+  tellsStatusWrites = false;
 
   constructor(shim: Shim, nodes: ObservedNode[]) {
     this.shim = structuredClone(shim);
@@ -128,6 +131,7 @@ export class FakeCluster {
       otherShims: structuredClone(this.otherShims),
       allowedArtifactLocations: this.allowedArtifactLocations,
       reverifyAfterMs: this.reverifyAfterMs,
+      ...(this.tellsStatusWrites && this.statusWrittenAt ? { statusWrittenAt: new Date(this.statusWrittenAt) } : {}),
       now: new Date(this.now),
     });
   }
@@ -195,6 +199,7 @@ export class FakeCluster {
           break;
         case 'updateStatus':
           this.shim!.status = structuredClone(action.status);
+          this.statusWrittenAt = new Date(this.now);
           break;
       }
     }

@@ -103,6 +103,12 @@ export interface PlannerInput {
    * many other Shims' Jobs run now. Absent: no cap.
    */
   clusterJobs?: { limit: number; runningForOtherShims: number };
+  /**
+   * When this controller last wrote the Shim's status; absent: not known (a fresh start, a test).
+   * A status that only moves the rollout's progress on is then written at most every
+   * STATUS_PROGRESS_INTERVAL_MS (status.ts), not after every reconcile.
+   */
+  statusWrittenAt?: Date;
   now: Date;
 }
 

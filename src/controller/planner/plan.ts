@@ -45,7 +45,7 @@ import { parseNodeShimStatus, redactRecord, type NodeShimRecord } from './node-s
 import { NodeWorkBook, WakeUp, passContext, plannedMarks, writeMarks, type NodeState, type PassContext } from './pass.ts';
 import { admit, pickCandidates, rolloutBudget, type RolloutBudget } from './rollout.ts';
 import { planRuntimeClasses } from './runtime-class.ts';
-import { computeStatus, statusDiffers, type NodeOutcome } from './status.ts';
+import { computeStatus, progressOnly, STATUS_PROGRESS_INTERVAL_MS, statusDiffers, type NodeOutcome } from './status.ts';
 import { describeNoTargets, isTarget } from './targeting.ts';
 import { driftSignals, nodeFingerprint } from './drift.ts';
 import { EventDigest } from './event-digest.ts';
@@ -67,11 +67,12 @@ export function plan(input: PlannerInput): Plan {
   const budget = rolloutBudget(ctx, nodes, input.clusterJobs);
   admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book);
   const status = shimStatus(ctx, nodes, budget, setup.runtimeClassConflict);
+  const milestones = shimEvents(ctx, status);
 
   const result: Plan = {
     before: setup.actions,
     nodes: book.work(),
-    after: [...digest.events(), ...shimEvents(ctx, status), ...problemEvents(ctx, setup.runtimeClassConflict), ...finalWrite(ctx, nodes, status)],
+    after: [...digest.events(), ...milestones, ...problemEvents(ctx, setup.runtimeClassConflict), ...finalWrite(ctx, nodes, status, milestones.length > 0 ? undefined : input.statusWrittenAt, wake)],
     status,
     outcomes,
   };
@@ -287,10 +288,21 @@ function rolloutSubject(ctx: PassContext, status: ShimStatus): string {
   return `${revisions.length === 1 ? `revision ${revisions[0]}` : revisions.length > 1 ? `revisions ${revisions.join(', ')}` : 'the shim'}${version}`;
 }
 
-/** The finalizer's removal once deletion is done, else the status when it differs. */
-function finalWrite(ctx: PassContext, nodes: readonly NodeState[], status: ShimStatus): ShimAction[] {
+/**
+ * The finalizer's removal once deletion is done, else the status when it differs. A status that
+ * only moves the progress on waits until STATUS_PROGRESS_INTERVAL_MS after the last status write
+ * (`statusWrittenAt`; the caller leaves it out when a milestone Event, decided on the observed
+ * counts, goes with this status).
+ */
+function finalWrite(ctx: PassContext, nodes: readonly NodeState[], status: ShimStatus, statusWrittenAt: Date | undefined, wake: WakeUp): ShimAction[] {
   const finished = ctx.deleting && nodes.every((n) => n.current === null && !n.ready && !n.busy);
   // The object goes away once the finalizer is removed: a status write would only race with that.
   if (finished) return [{ type: 'removeFinalizer', finalizer: FINALIZER }];
-  return statusDiffers(ctx.shim.status, status) ? [{ type: 'updateStatus', status }] : [];
+  if (!statusDiffers(ctx.shim.status, status)) return [];
+  const due = (statusWrittenAt?.getTime() ?? Number.NEGATIVE_INFINITY) + STATUS_PROGRESS_INTERVAL_MS;
+  if (due > ctx.nowMs && progressOnly(ctx.shim.status, status)) {
+    wake.noLaterThan(due);
+    return [];
+  }
+  return [{ type: 'updateStatus', status }];
 }

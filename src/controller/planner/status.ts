@@ -285,3 +285,25 @@ function canonical(value: unknown): string {
 export function statusDiffers(observed: ShimStatus | undefined, desired: ShimStatus): boolean {
   return canonical(observed ?? {}) !== canonical(desired);
 }
+
+/**
+ * How often a status that only says the rollout moved on is written at most. During a rollout
+ * nearly every reconcile updates a count; written each time they cost a tenth of a write per node
+ * at 1,000 nodes (bench/controller.bench.ts), for figures a few seconds fresher.
+ */
+export const STATUS_PROGRESS_INTERVAL_MS = 5_000;
+
+/**
+ * The status without what a rollout moves on at every step: the ready and updated counts, the
+ * versions the nodes run, and the conditions' messages saying so (their types, statuses and
+ * reasons stay). Failures, targets, revisions and the generation are all kept.
+ */
+function withoutProgress(status: ShimStatus): ShimStatus {
+  const { nodesReady: _ready, nodesUpdated: _updated, versions: _versions, ...rest } = status;
+  return { ...rest, conditions: (status.conditions ?? []).map(({ message: _message, ...condition }) => condition) as NonNullable<ShimStatus['conditions']> };
+}
+
+/** Whether `desired` differs from the observed status in the rollout's progress only. */
+export function progressOnly(observed: ShimStatus | undefined, desired: ShimStatus): boolean {
+  return observed !== undefined && canonical(withoutProgress(observed)) === canonical(withoutProgress(desired));
+}

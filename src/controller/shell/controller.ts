@@ -66,6 +66,8 @@ export class ShimController {
   private readonly queue: WorkQueue<string>;
   private readonly expectations: Expectations<WrittenKind>;
   private caches?: Caches;
+  /** When each Shim's status was last written by this process (progress-only updates are spaced: planner/status.ts). */
+  private readonly statusWrittenAt = new Map<string, Date>();
   private workers: Promise<void>[] = [];
   private running = false;
 
@@ -165,6 +167,7 @@ export class ShimController {
     const shim = this.caches!.shims.get(name) as unknown as Shim | undefined;
     if (!shim) {
       this.expectations.forget(name);
+      this.statusWrittenAt.delete(name);
       return { planningMs: 0, requeued: false };
     }
     if (!this.expectations.satisfied(name)) {
@@ -176,11 +179,14 @@ export class ShimController {
     const planningStart = performance.now();
     const planningCpu = process.cpuUsage();
 
-    const input = plannerInput(this.caches!, shim, namespace, this.options.now?.() ?? new Date(), {
+    const now = () => this.options.now?.() ?? new Date();
+    const statusWrittenAt = this.statusWrittenAt.get(name);
+    const input = plannerInput(this.caches!, shim, namespace, now(), {
       shims: this.shimList(),
       allowedArtifactLocations: this.options.allowedArtifactLocations ?? [],
       reverifyAfterMs: this.options.reverifyAfterMs ?? 0,
       maxConcurrentJobs: this.options.maxConcurrentJobs ?? 0,
+      ...(statusWrittenAt ? { statusWrittenAt } : {}),
     });
     if (input.jobs.some((job) => job.awaitingResult)) this.queue.addAfter(name, AWAITING_RESULT_POLL_MS);
     const result = plan(input);
@@ -194,6 +200,7 @@ export class ShimController {
     const apply = async (action: PlannedAction): Promise<void> => {
       const written = await applyAction(this.options.client, action, ctx);
       if (written) writes.push(written);
+      if (action.type === 'updateStatus') this.statusWrittenAt.set(name, now());
       if (action.type !== 'emitEvent') log.info('applied', { shim: name, action: action.type, ...describe(action as unknown as Record<string, unknown>) });
     };
     try {

@@ -83,6 +83,8 @@ export interface PlannerContext {
   reverifyAfterMs?: number;
   /** SHIMKEEPER_MAX_CONCURRENT_JOBS: installer Jobs running at once, all Shims together (0 or absent: no cap). */
   maxConcurrentJobs?: number;
+  /** When this controller last wrote the Shim's status (PlannerInput.statusWrittenAt). */
+  statusWrittenAt?: Date;
 }
 
 /** A Job neither complete nor failed, nor being deleted, holds a slot of the cluster-wide cap. */
@@ -116,6 +118,7 @@ export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: stri
   });
   const input: PlannerInput = { shim, nodes, jobs, runtimeClasses, now };
   if (context.reverifyAfterMs) input.reverifyAfterMs = context.reverifyAfterMs;
+  if (context.statusWrittenAt) input.statusWrittenAt = context.statusWrittenAt;
   if (context.shims) input.otherShims = context.shims.filter((other) => other.metadata.name !== name);
   if (context.allowedArtifactLocations?.length) input.allowedArtifactLocations = context.allowedArtifactLocations;
   if (context.maxConcurrentJobs) {
