@@ -67,12 +67,14 @@ export function plan(input: PlannerInput): Plan {
   const budget = rolloutBudget(ctx, nodes, input.clusterJobs);
   admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book);
   const status = shimStatus(ctx, nodes, budget, setup.runtimeClassConflict);
-  const milestones = shimEvents(ctx, status);
+  const told = [...shimEvents(ctx, status), ...problemEvents(ctx, setup.runtimeClassConflict)];
+  // Those Events are decided on the status as written: it must record them at once, or the next pass tells them again.
+  const statusWrittenAt = told.length > 0 ? undefined : input.statusWrittenAt;
 
   const result: Plan = {
     before: setup.actions,
     nodes: book.work(),
-    after: [...digest.events(), ...milestones, ...problemEvents(ctx, setup.runtimeClassConflict), ...finalWrite(ctx, nodes, status, milestones.length > 0 ? undefined : input.statusWrittenAt, wake)],
+    after: [...digest.events(), ...told, ...finalWrite(ctx, nodes, status, statusWrittenAt, wake)],
     status,
     outcomes,
   };
@@ -291,8 +293,7 @@ function rolloutSubject(ctx: PassContext, status: ShimStatus): string {
 /**
  * The finalizer's removal once deletion is done, else the status when it differs. A status that
  * only moves the progress on waits until STATUS_PROGRESS_INTERVAL_MS after the last status write
- * (`statusWrittenAt`; the caller leaves it out when a milestone Event, decided on the observed
- * counts, goes with this status).
+ * (`statusWrittenAt`; absent, it is written now).
  */
 function finalWrite(ctx: PassContext, nodes: readonly NodeState[], status: ShimStatus, statusWrittenAt: Date | undefined, wake: WakeUp): ShimAction[] {
   const finished = ctx.deleting && nodes.every((n) => n.current === null && !n.ready && !n.busy);
