@@ -13,6 +13,7 @@
 
 import type { Shim } from '../../api/shim.ts';
 import type { ObservedNode } from './model.ts';
+import { memoizeByObject, memoizeByString } from './memo.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import type { NodeState, PassContext, WakeUp } from './pass.ts';
 
@@ -68,29 +69,14 @@ export function sandboxFailureConcerns(message: string, shim: Pick<Shim, 'metada
  * When the record was written (ms), NaN when unreadable. Every pass asks it of every installed
  * node, whose records are shared between passes (node-status.ts): each is read once.
  */
-function recordTime(record: NodeShimRecord): number {
-  let ms = recordTimes.get(record);
-  if (ms === undefined) recordTimes.set(record, (ms = Date.parse(record.time)));
-  return ms;
-}
-
-const recordTimes = new WeakMap<NodeShimRecord, number>();
+const recordTime = memoizeByObject((record: NodeShimRecord) => Date.parse(record.time));
 
 /**
  * Between 0.75 and 1, fixed per node: nodes installed in one rollout are re-verified over a quarter
- * of the interval instead of all at once.
+ * of the interval instead of all at once. Every pass asks it of every installed node.
  */
-function spreadFactor(node: string): number {
-  let factor = spreadFactors.get(node);
-  if (factor === undefined) {
-    if (spreadFactors.size >= SPREAD_FACTORS_MAX) spreadFactors.clear();
-    let hash = 2166136261;
-    for (const char of node) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0;
-    spreadFactors.set(node, (factor = 1 - (hash % 1000) / 4000));
-  }
-  return factor;
-}
-
-/** Every pass asks it of every installed node: worked out once per node name (a few MB at most). */
-const spreadFactors = new Map<string, number>();
-const SPREAD_FACTORS_MAX = 50_000;
+const spreadFactor = memoizeByString((node) => {
+  let hash = 2166136261;
+  for (const char of node) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0;
+  return 1 - (hash % 1000) / 4000;
+}, 50_000);

@@ -3,6 +3,7 @@
 
 import type { NodeShimState, NodeShimStatus } from '../../api/names.ts';
 import { redactSecrets } from '../../api/redact.ts';
+import { memoizeByString } from './memo.ts';
 
 /**
  * What the controller stores in the annotation: DESIGN's NodeShimStatus plus `workingRevision` and `failures`, the number
@@ -39,20 +40,14 @@ const STATES: readonly NodeShimState[] = ['installing', 'installed', 'failed', '
  * treated as holding an unknown installation, which a reinstall or uninstall then repairs.
  */
 export function parseNodeShimStatus(value: string | undefined): NodeShimRecord | null {
-  if (value === undefined) return null;
-  // Every plan reads every node's record; most have not changed since the last plan. Records are
-  // frozen, so sharing one between plans cannot leak a change from one to the next.
-  let record = parsedRecords.get(value);
-  if (record === undefined) {
-    if (parsedRecords.size >= PARSED_RECORDS_MAX) parsedRecords.clear();
-    record = Object.freeze(parseRecord(value));
-    parsedRecords.set(value, record);
-  }
-  return record;
+  return value === undefined ? null : parsedRecord(value);
 }
 
-const PARSED_RECORDS_MAX = 50_000;
-const parsedRecords = new Map<string, NodeShimRecord>();
+/**
+ * Every plan reads every node's record; most have not changed since the last plan. Records are
+ * frozen, so sharing one between plans cannot leak a change from one to the next.
+ */
+const parsedRecord = memoizeByString((value) => Object.freeze(parseRecord(value)), 50_000);
 
 function parseRecord(value: string): NodeShimRecord {
   let parsed: unknown;

@@ -10,6 +10,7 @@ import { validateShim } from '../../api/validate.ts';
 import { shimBlock, type Block } from './gates.ts';
 import { FINALIZER, type EmitEventAction, type NodeAction, type NodeWork, type ObservedNode, type PatchNodeAction, type PlannerInput } from './model.ts';
 import { sameNodeShimStatus, type NodeShimRecord } from './node-status.ts';
+import { memoizeByString } from './memo.ts';
 import { toKubeTime } from './status.ts';
 
 export interface PassContext {
@@ -151,18 +152,12 @@ function desiredVersionLabel(after: NodeMarks, observed: string | null): string 
   return after.ready ? observed : null;
 }
 
-/** A version as a label value: at most 63 of [A-Za-z0-9._-], starting and ending alphanumeric (`1.0.0+build.1` → `1.0.0_build.1`). */
-export function versionLabelValue(version: string): string | null {
-  let value = versionLabelValues.get(version);
-  if (value === undefined) {
-    if (versionLabelValues.size > 1_000) versionLabelValues.clear();
-    versionLabelValues.set(version, (value = labelValueOf(version)));
-  }
-  return value;
-}
-
-/** Every plan asks this of every installed node, for a handful of distinct versions. */
-const versionLabelValues = new Map<string, string | null>();
+/**
+ * A version as a label value: at most 63 of [A-Za-z0-9._-], starting and ending alphanumeric
+ * (`1.0.0+build.1` → `1.0.0_build.1`). Every plan asks this of every installed node, for a handful
+ * of distinct versions.
+ */
+export const versionLabelValue = memoizeByString(labelValueOf, 1_000);
 
 function labelValueOf(version: string): string | null {
   const value = version.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');

@@ -4,6 +4,7 @@
 import semver from 'semver';
 import { MAX_VERSIONS, type VersionSummary } from '../../api/shim.ts';
 import { versionLabelValue } from './pass.ts';
+import { memoizeByObject } from './memo.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import type { NodeOutcome } from './status.ts';
 
@@ -14,15 +15,11 @@ interface Run {
 
 /** The revision a node runs, installed and working, with its version when the record knows it. */
 function running(node: NodeOutcome): Run | undefined {
-  const record = node.record;
-  if (!record) return undefined;
-  // Every pass asks this of every node, whose records are shared between passes (node-status.ts).
-  let run = runs.get(record);
-  if (run === undefined) runs.set(record, (run = runOf(record) ?? null));
-  return run ?? undefined;
+  return node.record ? runOfRecord(node.record) : undefined;
 }
 
-const runs = new WeakMap<NodeShimRecord, Run | null>();
+/** Every pass asks this of every node, whose records are shared between passes (node-status.ts). */
+const runOfRecord = memoizeByObject(runOf);
 
 function runOf(record: NodeShimRecord): Run | undefined {
   if (record.state === 'installed') return record.revision && !record.suspect ? { revision: record.revision, ...(record.version ? { version: record.version } : {}) } : undefined;

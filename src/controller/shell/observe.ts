@@ -8,16 +8,11 @@ import type { CachedKind } from '../../kube/informer.ts';
 import { installerJobIdentity } from '../installer-job/identity.ts';
 import { finishedConditions, JOB_UID_LABEL, observeJob } from '../installer-job/observe.ts';
 import type { ObservedJob, ObservedNode, ObservedRuntimeClass, PlannerInput, SandboxFailure } from '../planner/model.ts';
+import { memoizeByObject } from '../planner/memo.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 
 /** Cached objects are replaced, never changed: each is observed once, not once per reconcile. */
-const observedNodes = new WeakMap<V1Node, ObservedNode>();
-
-export function observeNode(node: V1Node): ObservedNode {
-  let observed = observedNodes.get(node);
-  if (!observed) observedNodes.set(node, (observed = Object.freeze(observeNodeOnce(node))));
-  return observed;
-}
+export const observeNode = memoizeByObject((node: V1Node): ObservedNode => Object.freeze(observeNodeOnce(node)));
 
 function observeNodeOnce(node: V1Node): ObservedNode {
   const observed: ObservedNode = { name: node.metadata?.name ?? '' };
