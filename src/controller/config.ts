@@ -10,7 +10,7 @@ import { parseAllowedArtifactLocations, type ArtifactLocationPrefix } from '../a
 import { INSTALLER_FLAGS, OPERATOR_FLAGS, RESTART_STRATEGIES, type OperatorFlag, type RestartStrategy } from '../api/installer-contract.ts';
 import type { Level } from '../log.ts';
 import { parseDuration } from './duration.ts';
-import type { InstallerJobSettings, InstallerTuningFlag } from './installer-job/spec.ts';
+import { MIN_TTL_SECONDS_AFTER_FINISHED, type InstallerJobSettings, type InstallerTuningFlag } from './installer-job/spec.ts';
 
 export interface ControllerConfig {
   namespace: string;
@@ -208,7 +208,7 @@ function jobSettings(env: NodeJS.ProcessEnv): Omit<InstallerJobSettings, 'namesp
   const deadline = optional(env, 'SHIMKEEPER_INSTALLER_ACTIVE_DEADLINE_SECONDS');
   if (deadline !== undefined) settings.activeDeadlineSeconds = integer(env, 'SHIMKEEPER_INSTALLER_ACTIVE_DEADLINE_SECONDS', 0, { min: 1 });
   const ttl = optional(env, 'SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED');
-  if (ttl !== undefined) settings.ttlSecondsAfterFinished = integer(env, 'SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED', 0, { min: 0 });
+  if (ttl !== undefined) settings.ttlSecondsAfterFinished = integer(env, 'SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED', 0, { min: MIN_TTL_SECONDS_AFTER_FINISHED });
   const backoff = optional(env, 'SHIMKEEPER_INSTALLER_BACKOFF_LIMIT');
   if (backoff !== undefined) settings.backoffLimit = integer(env, 'SHIMKEEPER_INSTALLER_BACKOFF_LIMIT', 0, { min: 0 });
   // Drop unset fields, so installerJob's defaults apply and equal configs compare equal.

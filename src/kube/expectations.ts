@@ -12,6 +12,8 @@ export interface Written<Kind extends string = string> {
   namespace?: string;
   /** resourceVersion the write returned, or null after a delete. */
   resourceVersion: string | null;
+  /** After a delete, the deleted object's uid if known: an object of the same name with another uid is a new one. */
+  uid?: string;
 }
 
 /** The cached object of that kind and name, if any. */
@@ -42,7 +44,7 @@ export class Expectations<Kind extends string = string> {
 
   /**
    * Whether the caches show every write recorded for `key`: the cached object carries at least the
-   * resourceVersion the write returned, or, after a delete, is gone or being deleted. Once
+   * resourceVersion the write returned, or, after a delete, is gone, being deleted or replaced. Once
    * satisfied (or timed out) the expectation is dropped.
    */
   satisfied(key: string): boolean {
@@ -63,7 +65,9 @@ export class Expectations<Kind extends string = string> {
 
   private visible(write: Written<Kind>): boolean {
     const cached = this.lookup(write.kind, write.name, write.namespace);
-    if (write.resourceVersion === null) return !cached || Boolean(cached.metadata?.deletionTimestamp);
+    if (write.resourceVersion === null) {
+      return !cached || Boolean(cached.metadata?.deletionTimestamp) || (write.uid !== undefined && cached.metadata?.uid !== write.uid);
+    }
     return cached !== undefined && resourceVersionAtLeast(cached.metadata?.resourceVersion, write.resourceVersion);
   }
 }

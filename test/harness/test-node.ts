@@ -4,7 +4,8 @@
 // and then terminated with the installer's result as termination message (the kubelet's part), and
 // moves the Job's status through the same steps and conditions as the Job controller of
 // Kubernetes 1.34 (pkg/controller/job), so the apiserver's Job status validation accepts every
-// write. It also plays the garbage collector for deleted Jobs (their Pods go away).
+// write. It also plays the garbage collector for deleted Jobs (their Pods go away) and the
+// TTL-after-finished controller (a finished Job is deleted, in the foreground, ttlSecondsAfterFinished later).
 //
 // What a test chooses per Job (and per attempt): succeed, fail (exit code 1 fails the Job at once
 // through the Job's podFailurePolicy; other codes are retried up to backoffLimit), hang (the Pod
@@ -123,6 +124,7 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
   const flows = new Map<string, AbortController>();
   const seen = new Set<string>();
   const orphaned = new Set<string>();
+  const expiring = new Map<string, NodeJS.Timeout>();
   let stopped = false;
   let podSerial = 0;
 
@@ -298,6 +300,19 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
     errors.push(error instanceof Error ? error : new Error(String(error)));
   }
 
+  /** The TTL-after-finished controller's part: a finished Job goes ttlSecondsAfterFinished later, that very Job only. */
+  function expireAfterTtl(job: V1Job): void {
+    const uid = job.metadata!.uid!;
+    const ttl = job.spec?.ttlSecondsAfterFinished;
+    if (ttl === undefined || expiring.has(uid)) return;
+    const timer = setTimeout(() => {
+      void batch
+        .deleteNamespacedJob({ name: job.metadata!.name!, namespace, propagationPolicy: 'Foreground', body: { preconditions: { uid } } })
+        .catch((e: unknown) => { if (!(e instanceof ApiException && (e.code === 404 || e.code === 409))) record(e); });
+    }, ttl * 1000);
+    expiring.set(uid, timer);
+  }
+
   function onJob(job: V1Job): void {
     const uid = job.metadata?.uid;
     if (!uid || stopped) return;
@@ -306,6 +321,7 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
       return;
     }
     const finished = job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+    if (finished) expireAfterTtl(job);
     if (seen.has(uid) || finished) return;
     seen.add(uid);
     const abort = new AbortController();
@@ -324,7 +340,10 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
   informer.on('add', onJob);
   informer.on('update', onJob);
   informer.on('delete', (job) => {
-    if (job.metadata?.uid) void collect(job).catch((e: unknown) => record(e));
+    if (!job.metadata?.uid) return;
+    clearTimeout(expiring.get(job.metadata.uid));
+    expiring.delete(job.metadata.uid);
+    void collect(job).catch((e: unknown) => record(e));
   });
   informer.on('error', () => {
     // The informer stops on errors (a watch the apiserver closed, ...): start it again.
@@ -339,6 +358,7 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
     async stop() {
       stopped = true;
       for (const abort of flows.values()) abort.abort();
+      for (const timer of expiring.values()) clearTimeout(timer);
       await informer.stop();
     },
   };

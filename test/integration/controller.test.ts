@@ -1,4 +1,4 @@
-import { CoreV1Api, CustomObjectsApi, KubeConfig, NodeV1Api, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, NodeV1Api, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ let server: KubeApiServer;
 let core: CoreV1Api;
 let custom: CustomObjectsApi;
 let nodeApi: NodeV1Api;
+let batch: BatchV1Api;
 let agent: TestNodeAgent;
 let controllerKubeconfig: string;
 let logDir: string;
@@ -53,6 +54,7 @@ beforeAll(async () => {
   core = kc.makeApiClient(CoreV1Api);
   custom = kc.makeApiClient(CustomObjectsApi);
   nodeApi = kc.makeApiClient(NodeV1Api);
+  batch = kc.makeApiClient(BatchV1Api);
   const asked: Behaviour = (job) => {
     const env = Object.fromEntries((job.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
     const annotations = job.metadata?.annotations ?? {};
@@ -133,6 +135,13 @@ describe('shimkeeper controller on a real API server', () => {
       expect((await node(name)).metadata?.labels?.[versionLabelKey('spin')]).toBe('0.19.0');
     }
     expect(nodeState(await node('bystander'), 'spin')).toEqual({ ready: false });
+    // Each node's Job stays for Kubernetes to delete after its TTL (no deletion per node); the node's record names it.
+    const jobs = (await batch.listNamespacedJob({ namespace: NAMESPACE })).items;
+    for (const name of ['lab-1', 'ann-1']) {
+      const ofNode = jobs.filter((j) => j.spec?.template?.spec?.nodeName === name);
+      expect(ofNode.map((j) => j.status?.succeeded)).toEqual([1]);
+      expect(nodeState(await node(name), 'spin').status?.job).toBe(ofNode[0]!.metadata?.uid);
+    }
 
     const rc = await nodeApi.readRuntimeClass({ name: 'wasm-spin' });
     expect(rc.handler).toBe('spin');

@@ -138,7 +138,9 @@ describe('configFromEnv', () => {
     [{ SHIMKEEPER_INSTALLER_TOLERATIONS: '[{"key":"a","effect":"Never"}]' }, 'SHIMKEEPER_INSTALLER_TOLERATIONS', /effect must be/],
     [{ SHIMKEEPER_INSTALLER_TOLERATIONS: '[{"keys":"a"}]' }, 'SHIMKEEPER_INSTALLER_TOLERATIONS', /unknown fields keys/],
     [{ SHIMKEEPER_INSTALLER_ACTIVE_DEADLINE_SECONDS: '0' }, 'SHIMKEEPER_INSTALLER_ACTIVE_DEADLINE_SECONDS', /from 1/],
-    [{ SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED: '1h' }, 'SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED', /whole number from 0/],
+    [{ SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED: '1h' }, 'SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED', /whole number from 60/],
+    // Kubernetes could delete a Job before its result is read: Job after Job on the node.
+    [{ SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED: '0' }, 'SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED', /whole number from 60/],
     [{ SHIMKEEPER_INSTALLER_BACKOFF_LIMIT: '-1' }, 'SHIMKEEPER_INSTALLER_BACKOFF_LIMIT', /whole number from 0/],
     [{ SHIMKEEPER_INSTALLER_INSTALL_DIR: 'opt/shimkeeper' }, 'SHIMKEEPER_INSTALLER_INSTALL_DIR', /absolute path/],
     [{ SHIMKEEPER_INSTALLER_RESTART: 'reboot' }, 'SHIMKEEPER_INSTALLER_RESTART', /auto, systemd, signal, none/],
@@ -191,9 +193,9 @@ describe('the settings shape every installer Job', () => {
   });
 
   it('deadline, TTL and retries', () => {
-    const job = jobUnder({ SHIMKEEPER_INSTALLER_ACTIVE_DEADLINE_SECONDS: '900', SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED: '0', SHIMKEEPER_INSTALLER_BACKOFF_LIMIT: '0' });
-    expect(job.spec).toMatchObject({ activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 0, backoffLimit: 0 });
-    expect(jobUnder({}).spec).toMatchObject({ activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 3600, backoffLimit: 2 });
+    const job = jobUnder({ SHIMKEEPER_INSTALLER_ACTIVE_DEADLINE_SECONDS: '900', SHIMKEEPER_INSTALLER_TTL_SECONDS_AFTER_FINISHED: '60', SHIMKEEPER_INSTALLER_BACKOFF_LIMIT: '0' });
+    expect(job.spec).toMatchObject({ activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 60, backoffLimit: 0 });
+    expect(jobUnder({}).spec).toMatchObject({ activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 600, backoffLimit: 2 });
   });
 
   it('the installer flags an operator sets reach the installer as it parses them', () => {

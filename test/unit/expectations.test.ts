@@ -32,6 +32,20 @@ describe('Expectations (read-your-writes)', () => {
     expect(expectations.satisfied('spin')).toBe(true);
   });
 
+  it('sees a delete and a create of the same name once the cache holds the new object', () => {
+    const { cache, expectations } = setup();
+    cache.set('job/ns/j', { metadata: { name: 'j', uid: 'old', resourceVersion: '5' } });
+    expectations.expect('spin', [
+      { kind: 'job', name: 'j', namespace: 'ns', resourceVersion: null, uid: 'old' },
+      { kind: 'job', name: 'j', namespace: 'ns', resourceVersion: '7' },
+    ]);
+    expect(expectations.satisfied('spin')).toBe(false);
+    cache.delete('job/ns/j');
+    expect(expectations.satisfied('spin')).toBe(false); // the create is not seen yet
+    cache.set('job/ns/j', { metadata: { name: 'j', uid: 'new', resourceVersion: '7' } });
+    expect(expectations.satisfied('spin')).toBe(true);
+  });
+
   it('gives up after the timeout, ignores empty write lists, and forgets', () => {
     const { expectations, advance } = setup();
     expectations.expect('spin', []);

@@ -158,7 +158,7 @@ describe('installerJob', () => {
   });
 
   it('bounds the Job: retries for crashes only, a deadline, and a TTL that outlives reading the result', () => {
-    expect(job.spec).toMatchObject({ completions: 1, parallelism: 1, backoffLimit: 2, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 3600 });
+    expect(job.spec).toMatchObject({ completions: 1, parallelism: 1, backoffLimit: 2, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 600 });
     expect(job.spec!.podFailurePolicy!.rules).toEqual([
       { action: 'FailJob', onExitCodes: { containerName: 'installer', operator: 'In', values: [1, 2] } },
       { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },

@@ -22,7 +22,7 @@ describe('the shape of a plan', () => {
     cluster.finishJob(job.name);
     const second = cluster.plan();
     expect(second.nodes.map((work) => [work.node, work.actions.map((a) => a.type)])).toEqual([
-      ['node-a', ['patchNode', 'deleteJob']],
+      ['node-a', ['patchNode']],
       ['node-b', ['createJob']],
     ]);
     // Half the nodes updated is a milestone; the single installs are not told one by one.
@@ -43,7 +43,7 @@ describe('applying a plan', () => {
     outcomes: Array.from({ length: nodes }, (_, i) => ({ job: `job-${i}`, node: `n${i}`, action: 'install' as const, outcome: 'succeeded' as const })),
   });
 
-  it('applies before, then every node in its order with bounded parallelism, then after; counts a Job once it is deleted', async () => {
+  it("applies before, then every node in its order with bounded parallelism, then after; counts a Job once its node's work is done", async () => {
     const applied: string[] = [];
     const counted: string[] = [];
     let inFlight = 0;

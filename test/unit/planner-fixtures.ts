@@ -107,6 +107,7 @@ export class FakeCluster {
   events: Array<Extract<PlannedAction, { type: 'emitEvent' }>> = [];
   now = new Date(T0);
   created: string[] = [];
+  private jobsCreated = 0;
   /** The other Shims of the cluster, as the controller's Shim cache holds them. */
   otherShims: OtherShim[] = [];
   allowedArtifactLocations: ArtifactLocationPrefix[] = [];
@@ -176,7 +177,9 @@ export class FakeCluster {
           break;
         case 'createJob':
           expect(this.jobs.has(action.jobName), `job ${action.jobName} already exists`).toBe(false);
-          this.jobs.set(action.jobName, { name: action.jobName, node: action.node, action: action.action, revision: action.revision, phase: 'running' });
+          // One Job per node: a finished one left for its TTL is deleted before the next.
+          expect([...this.jobs.values()].filter((j) => j.node === action.node && !j.deleting).map((j) => j.name), `Jobs of ${action.node}`).toEqual([]);
+          this.jobs.set(action.jobName, { name: action.jobName, uid: `job-uid-${++this.jobsCreated}`, node: action.node, action: action.action, revision: action.revision, phase: 'running' });
           this.created.push(action.jobName);
           break;
         case 'deleteJob':

@@ -51,8 +51,9 @@ describe('invalid spec', () => {
     const { actions } = cluster.step();
     expect(ofType(actions, 'createJob')).toEqual([]);
     expect(ofType(actions, 'applyRuntimeClass')).toEqual([]);
-    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name, node: job.node }]);
-    expect(cluster.record('node-a')).toMatchObject({ state: 'installed' });
+    // Recorded and left for its TTL, as in any rollout.
+    expect(ofType(actions, 'deleteJob')).toEqual([]);
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installed', job: job.uid });
     expect(condition(cluster, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
     expect(condition(cluster, 'Ready')?.message).toContain('sha256 is required');
     expect(condition(cluster, 'Degraded')).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
@@ -112,8 +113,11 @@ describe('deletion', () => {
     cluster.shim!.metadata.deletionTimestamp = '2026-01-01T01:00:00Z';
     cluster.step();
     cluster.nodes.clear();
+    // The uninstall Job of one node (maxUpdate 1) and the other's install Job, left for its TTL.
+    expect([...cluster.jobs.values()].map((j) => j.action).sort()).toEqual(['install', 'uninstall']);
     const { actions } = cluster.step();
-    expect(ofType(actions, 'deleteJob')).toHaveLength(1);
+    expect(ofType(actions, 'deleteJob')).toHaveLength(2);
+    expect(cluster.jobs.size).toBe(0);
     expect(actions.at(-1)).toEqual({ type: 'removeFinalizer', finalizer: FINALIZER });
   });
 

@@ -95,7 +95,7 @@ describe('first reconcile of a new Shim', () => {
 });
 
 describe('writes per node', () => {
-  it('a first install writes the node three times: Job create, result, Job delete', () => {
+  it('a first install writes twice: Job create, result; the Job stays for its TTL, recorded once', () => {
     const names = nodeNames(2);
     const cluster = new FakeCluster(makeShim(), names.map((n) => makeNode(n)));
     const writes = new Map<string, string[]>(names.map((n) => [n, []]));
@@ -110,11 +110,19 @@ describe('writes per node', () => {
       for (const job of cluster.running()) cluster.finishJob(job.name);
     }
     for (const name of names) {
-      expect(writes.get(name), name).toEqual(['createJob', 'patchNode', 'deleteJob']);
-      expect(cluster.record(name)).toMatchObject({ state: 'installed', revision: revisionA() });
+      expect(writes.get(name), name).toEqual(['createJob', 'patchNode']);
+      const [job, ...others] = [...cluster.jobs.values()].filter((j) => j.node === name);
+      expect(others).toEqual([]);
+      expect(job).toMatchObject({ phase: 'succeeded' });
+      expect(cluster.record(name)).toMatchObject({ state: 'installed', revision: revisionA(), job: job!.uid });
       expect(cluster.ready(name)).toBe(true);
     }
     expect(cluster.shim?.status).toMatchObject({ nodesReady: 2, nodesUpdated: 2 });
+    // Settled with the Jobs still there: they are not recorded again, and their TTL removing them changes nothing.
+    cluster.advance(3_600_000);
+    expect(cluster.step().actions).toEqual([]);
+    cluster.jobs.clear();
+    expect(cluster.step().actions).toEqual([]);
   });
 
   it("writes a stuck Job's record with stuck, and drops stuck from it once the Pod moves", () => {
@@ -261,7 +269,7 @@ describe('rolling rollout', () => {
     cluster.shim!.spec.fetchStrategy.anonHttp = { location: URL_B, sha256: SHA_B };
     cluster.finishJob(job.name);
     const { actions } = cluster.step();
-    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name, node: job.node }]);
+    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name, uid: job.uid, node: job.node }]);
     const created = ofType(actions, 'createJob');
     expect(created).toHaveLength(1);
     expect(created[0]!.revision).not.toBe(job.revision);
@@ -402,7 +410,7 @@ describe('failures, pause and backoff', () => {
     const replay = cluster.step();
     expect(cluster.record('node-a')?.failures).toBe(1);
     expect(ofType(replay.actions, 'patchNode')).toEqual([]);
-    expect(ofType(replay.actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: jobName, node: 'node-a' }]);
+    expect(ofType(replay.actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: jobName, uid: expect.any(String), node: 'node-a' }]);
   });
 
   it.each([
@@ -520,7 +528,7 @@ describe('targets coming and going', () => {
     const job = cluster.running()[0]!;
     cluster.nodes.delete(job.node);
     const { actions } = cluster.step();
-    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name, node: job.node }]);
+    expect(ofType(actions, 'deleteJob')).toEqual([{ type: 'deleteJob', name: job.name, uid: job.uid, node: job.node }]);
     expect(ofType(actions, 'createJob').map((j) => j.node)).toEqual(['node-b']);
   });
 

@@ -54,6 +54,7 @@ export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[], now: Date = 
   if (!identity || !node) return null;
   const { phase, finishedAt, reason } = jobPhase(job);
   const observed: ObservedJob = { name: job.metadata?.name ?? '', node, action: identity.action, revision: identity.revision, phase };
+  if (job.metadata?.uid) observed.uid = job.metadata.uid;
   if (finishedAt) observed.finishedAt = finishedAt;
   if (job.metadata?.deletionTimestamp) observed.deleting = true;
   if (phase === 'running') {

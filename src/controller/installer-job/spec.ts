@@ -16,6 +16,9 @@ export const INSTALLER_CONTAINER = 'installer';
 /** Where the host's `/` is mounted in the installer container (its HOST_ROOT). */
 export const HOST_MOUNT = INSTALLER_DEFAULTS.hostRoot;
 
+/** Below this, Kubernetes could delete a Job before the controller read its result, and the node would get Job after Job. */
+export const MIN_TTL_SECONDS_AFTER_FINISHED = 60;
+
 export const JOB_DEFAULTS = {
   imagePullPolicy: 'IfNotPresent',
   installDir: INSTALLER_DEFAULTS.installDir,
@@ -27,10 +30,12 @@ export const JOB_DEFAULTS = {
   // A healthy install takes seconds; the installer's own bounds (download retries, the 300 s node
   // lock, the 60 s health check) all fit inside 10 minutes.
   activeDeadlineSeconds: 600,
-  // The planner deletes a Job once it has recorded its result, so the TTL is only a safety net for
-  // Jobs the controller never came back to. It must outlast any controller outage worth surviving:
-  // a Job deleted before its result was read is reported as "finished without a result".
-  ttlSecondsAfterFinished: 3600,
+  // Kubernetes deletes a successful Job this long after it finished: the planner records it on its
+  // node and leaves it (its Pod keeps the installer's log), saving a write per node and rollout;
+  // it deletes failed ones at once. Short, so a fleet's rollout does not leave its Jobs in etcd for
+  // long; long enough to outlast a controller's restart or failover, since a Job gone before its
+  // result was read costs its node another Job.
+  ttlSecondsAfterFinished: 600,
   // The installer restarts containerd: it must not be evicted half-way (it is evicted last under
   // node pressure) and it must be admitted on a full node, where the kubelet makes room for
   // critical pods. It is pinned by nodeName, so it never preempts anything through the scheduler.

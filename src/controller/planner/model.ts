@@ -47,6 +47,8 @@ export interface SandboxFailure {
 
 export interface ObservedJob {
   name: string;
+  /** metadata.uid: which Job a node's record holds the outcome of (NodeShimRecord.job). */
+  uid?: string;
   node: string;
   action: JobAction;
   /** The revision the Job installs, or for an uninstall the one it removes. */
@@ -166,7 +168,13 @@ export interface CreateJobAction {
 export interface DeleteJobAction {
   type: 'deleteJob';
   name: string;
+  /** The Job's uid, when known: a new Job of the same name created after it is not this one. */
+  uid?: string;
   node: string;
+}
+
+export function deleteJobAction(job: ObservedJob): DeleteJobAction {
+  return { type: 'deleteJob', name: job.name, ...(job.uid ? { uid: job.uid } : {}), node: job.node };
 }
 
 export interface PatchNodeAction {
@@ -216,7 +224,7 @@ export interface NodeWork {
 
 /** A finished installer Job whose result the plan records (what shimkeeper_jobs_total counts). */
 export interface JobOutcomeCount {
-  /** The Job, deleted by this plan once its result is on the node. */
+  /** The Job: its result is on the node (which marks it recorded) once the node's work is applied. */
   job: string;
   node: string;
   action: JobAction;

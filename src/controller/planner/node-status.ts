@@ -28,9 +28,15 @@ export interface NodeShimRecord extends NodeShimStatus {
   /** The node's boot ID and container runtime when the installation was last proven. */
   bootID?: string;
   runtime?: string;
+  /**
+   * The uid of the finished Job whose outcome this record holds. That Job is left for Kubernetes to
+   * delete (its ttlSecondsAfterFinished) instead of costing a write per node, and is not folded in
+   * again meanwhile; its Pod keeps the installer's log until then.
+   */
+  job?: string;
 }
 
-const RECORD_STRINGS = ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'shimVersion', 'handler', 'suspect', 'stuck', 'bootID', 'runtime'] as const;
+const RECORD_STRINGS = ['version', 'revision', 'sha256', 'containerd', 'message', 'workingRevision', 'shimVersion', 'handler', 'suspect', 'stuck', 'bootID', 'runtime', 'job'] as const;
 
 const STATES: readonly NodeShimState[] = ['installing', 'installed', 'failed', 'uninstalling'];
 

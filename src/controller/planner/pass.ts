@@ -8,7 +8,7 @@ import { redactSecrets } from '../../api/redact.ts';
 import type { Shim } from '../../api/shim.ts';
 import { validateShim } from '../../api/validate.ts';
 import { shimBlock, type Block } from './gates.ts';
-import { FINALIZER, type EmitEventAction, type NodeAction, type NodeWork, type ObservedNode, type PatchNodeAction, type PlannerInput } from './model.ts';
+import { FINALIZER, type EmitEventAction, type NodeAction, type NodeWork, type ObservedJob, type ObservedNode, type PatchNodeAction, type PlannerInput } from './model.ts';
 import { sameNodeShimStatus, type NodeShimRecord } from './node-status.ts';
 import { memoizeByString } from './memo.ts';
 import { toKubeTime } from './status.ts';
@@ -83,6 +83,8 @@ export interface NodeState {
   ready: boolean;
   /** An installer Job runs, or is created by this plan, for the node. */
   busy: boolean;
+  /** The finished Job whose outcome the node's record holds, left for its TTL; deleted before the node's next Job. */
+  heldJob?: ObservedJob;
   /** Why an installed node is checked again (drift.ts); set by the drift phase. */
   recheck?: string;
   /** The version label once this pass's writes so far are applied (absent: as observed). */

@@ -30,6 +30,7 @@ import { redactSecrets } from '../../api/redact.ts';
 import type { ShimStatus } from '../../api/shim.ts';
 import {
   byName,
+  deleteJobAction,
   FINALIZER,
   type EmitEventAction,
   type JobOutcomeCount,
@@ -98,7 +99,7 @@ function deleteJobsOfGoneNodes(jobs: readonly ObservedJob[], liveNodes: readonly
   const jobsByNode = new Map<string, ObservedJob[]>();
   for (const job of [...jobs].sort((a, b) => byName(a.name, b.name))) {
     if (job.deleting) continue;
-    if (!liveNames.has(job.node)) book.write(job.node, { type: 'deleteJob', name: job.name, node: job.node });
+    if (!liveNames.has(job.node)) book.write(job.node, deleteJobAction(job));
     else {
       const ofNode = jobsByNode.get(job.node);
       if (ofNode) ofNode.push(job);
@@ -180,9 +181,26 @@ function byFinishTime(a: ObservedJob, b: ObservedJob): number {
 }
 
 /**
- * Per node: folds finished Jobs into the node's record (then deletes them), reflects a running Job,
- * settles the ready label, and writes the node when any of that changed. The write comes before the
- * Job deletions, so a crash in between replays the Job onto the same record.
+ * The record a finished Job leaves. An installation also holds the node's fingerprint and the
+ * Job's uid, which marks the Job as recorded: it is not folded in twice while it stays.
+ */
+function recordOfJob(node: ObservedNode, job: ObservedJob, record: NodeShimRecord | null): NodeShimRecord | null {
+  if (record?.state !== 'installed') return record;
+  return { ...record, ...nodeFingerprint(node), ...(job.uid ? { job: job.uid } : {}) };
+}
+
+/** The installation the node's record holds came from this Job. */
+function holdsJob(record: NodeShimRecord | null, job: ObservedJob): boolean {
+  return record?.state === 'installed' && job.uid !== undefined && record.job === job.uid;
+}
+
+/**
+ * Per node: folds finished Jobs into the node's record, reflects a running Job, settles the ready
+ * label, and writes the node when any of that changed. The successful Job whose installation the
+ * record now holds stays (Kubernetes deletes it after its TTL, or admission does before the node's
+ * next Job), so a rollout costs no deletion per node; the others are deleted: failures (removing
+ * a failed node's annotation then retries it), uninstalls, Jobs a later one overtook. The write
+ * comes before the deletions, so a crash in between replays the Job onto the same record.
  */
 function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, digest: EventDigest, outcomes: JobOutcomeCount[]): NodeState {
   const observedRecord = parseNodeShimStatus(node.annotations?.[ctx.keys.status]);
@@ -190,8 +208,9 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
   const observed = { record: observedRecord, ready: state.ready };
   const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
   for (const job of finished) {
+    if (holdsJob(state.current, job)) continue;
     const outcome = finishedJobOutcome(job, attemptRecord(ctx, state, job), ctx.nowIso);
-    state.current = outcome.record?.state === 'installed' ? { ...outcome.record, ...nodeFingerprint(node) } : outcome.record;
+    state.current = recordOfJob(node, job, outcome.record);
     // A failed install that left the previous version working keeps the label as it was.
     const stillWorking = outcome.record?.state === 'failed' && Boolean(outcome.record.workingRevision);
     state.ready = outcome.record?.state === 'installed' || (stillWorking && state.ready);
@@ -212,7 +231,10 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
   }
   if (ctx.actionable) state.ready = desiredReady(state.target, state.current, state.ready, ctx.shim.spec.runtimeClass?.handler);
   writeMarks(ctx, state, observed, book);
-  for (const job of finished) book.write(node.name, { type: 'deleteJob', name: job.name, node: node.name });
+  for (const job of finished) {
+    if (holdsJob(state.current, job)) state.heldJob = job;
+    else book.write(node.name, deleteJobAction(job));
+  }
   return state;
 }
 

@@ -5,7 +5,7 @@
 import type { JobAction } from '../../api/installer-contract.ts';
 import { effectiveRolloutStrategy, effectiveRuntimeOptions, type IntOrPercent } from '../../api/shim.ts';
 import { installerJobName } from '../installer-job/identity.ts';
-import { byName, type CreateJobAction, type ObservedJob, type PlannerInput } from './model.ts';
+import { byName, deleteJobAction, type CreateJobAction, type ObservedJob, type PlannerInput } from './model.ts';
 import { containerdVersion, desiredReady, inProgressRecord, retryDueAt } from './node-plan.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import { plannedMarks, writeMarks, type NodeState, type NodeWorkBook, type PassContext, type WakeUp } from './pass.ts';
@@ -175,8 +175,11 @@ export function admit(
     const { state, action, revision } = candidate;
     const node = state.node.name;
     const jobName = installerJobName(ctx.shimName, node, action, revision);
-    if (takenJobNames.has(jobName)) {
-      // The previous Job of that name is still being deleted; its slot stays reserved meanwhile.
+    // The node's previous Job, kept for its TTL, goes first: one Job per node. Deleted in the
+    // background, its name is free at once (its Pods, found by the Job's uid, are not the new Job's).
+    if (state.heldJob) book.write(node, deleteJobAction(state.heldJob));
+    if (takenJobNames.has(jobName) && jobName !== state.heldJob?.name) {
+      // The previous Job of that name is being deleted; its slot stays reserved meanwhile.
       wake.noLaterThan(ctx.nowMs + NAME_CONFLICT_RETRY_MS);
       continue;
     }

@@ -164,7 +164,7 @@ const HANDLERS: Handlers = {
     // The policy goes in the query, not a body: undici closes the connection after a DELETE with a
     // body: a new TLS connection per deleted Job, nearly all of the handshakes of a rollout.
     await ignoreStatus(404, () => api.write('DELETE', `/apis/batch/v1/namespaces/${namespace}/jobs/${action.name}`, { query: { propagationPolicy: 'Background' } }));
-    return { kind: 'job', name: action.name, namespace, resourceVersion: null };
+    return { kind: 'job', name: action.name, namespace, resourceVersion: null, ...(action.uid ? { uid: action.uid } : {}) };
   },
 
   patchNode: async (api, action, ctx) => {
@@ -217,7 +217,7 @@ export function applyAction(api: KubeClient, action: PlannedAction, ctx: ApplyCo
 
 export interface PlanSteps {
   apply: (action: PlannedAction) => Promise<void>;
-  /** A finished Job's result is recorded for good: its Job, deleted, cannot be counted again. */
+  /** A finished Job's result is recorded for good: the node's record holds it (or its Job is deleted), so it is not counted again. */
   recorded: (outcome: JobOutcomeCount) => void;
 }
 
@@ -229,15 +229,12 @@ export interface PlanSteps {
  */
 export async function applyPlan(plan: Plan, steps: PlanSteps): Promise<void> {
   for (const action of plan.before) await steps.apply(action);
-  const outcomeOfJob = new Map(plan.outcomes.map((outcome) => [outcome.job, outcome]));
+  const outcomesOfNode = Map.groupBy(plan.outcomes, (outcome) => outcome.node);
   const failures: unknown[] = [];
   await forEachLimited(plan.nodes, NODE_WRITE_CONCURRENCY, async (work: NodeWork) => {
     try {
-      for (const action of work.actions) {
-        await steps.apply(action);
-        const outcome = action.type === 'deleteJob' ? outcomeOfJob.get(action.name) : undefined;
-        if (outcome) steps.recorded(outcome);
-      }
+      for (const action of work.actions) await steps.apply(action);
+      for (const outcome of outcomesOfNode.get(work.node) ?? []) steps.recorded(outcome);
     } catch (error) {
       failures.push(error);
     }
