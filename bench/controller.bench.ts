@@ -28,7 +28,7 @@
 // BENCH_MAX_UPDATE, BENCH_JOB_DELAY_MS (50), BENCH_CONTROLLER_NODE_OPTIONS (default: the Deployment's NODE_OPTIONS),
 // BENCH_STRATEGY (rolling|recreate), BENCH_CHURN_SECONDS (60: each node's heartbeat period in the steady window).
 // The controller runs compiled (dist/, built first), as in its image.
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
@@ -430,6 +430,9 @@ interface Result {
   maxJobsAtOnce?: number;
   /** Controller CPU during the rollout, per node (ms). */
   rolloutCpuPerNodeMs?: number;
+  /** After Ready, until Kubernetes (the agent) deleted the last installer Job: its duration, and the controller's CPU then per node (ms). */
+  cleanupS?: number;
+  cleanupCpuPerNodeMs?: number;
   /** Controller CPU during the steady window under heartbeat churn, in % of one core. */
   churnCpuPercent?: number;
   nodeJsonKb?: number;
@@ -626,8 +629,23 @@ async function runSize(n: number): Promise<Result> {
       log(problems.at(-1)!);
     }
 
-    // Settle (the reconcile that wrote the final status may be followed by Job deletions and
-    // their Events), then the steady window.
+    // Clean-up: the Jobs left for their TTL go (the agent deletes them as the TTL-after-finished
+    // controller would); the controller watches them go, and must not write.
+    if (rolledOut) {
+      const batch = kc.makeApiClient(BatchV1Api);
+      const cleanupStart = Date.now();
+      const cleanupCpuBefore = procFigures(ctl.child.pid)?.cpuMs ?? 0;
+      const cleanupWritesBefore = sum(await controllerCounts(ctl), isWrite);
+      const deadline = cleanupStart + (MIN_TTL_SECONDS_AFTER_FINISHED + 120) * 1000;
+      while ((await batch.listNamespacedJob({ namespace: NAMESPACE, limit: 1 })).items.length > 0 && Date.now() < deadline) await sleep(1_000);
+      result.cleanupS = secs(Date.now() - cleanupStart);
+      result.cleanupCpuPerNodeMs = +(((procFigures(ctl.child.pid)?.cpuMs ?? 0) - cleanupCpuBefore) / n).toFixed(2);
+      const cleanupWrites = sum(await controllerCounts(ctl), isWrite) - cleanupWritesBefore;
+      if (cleanupWrites !== 0) problems.push(`${cleanupWrites} controller writes while the Jobs were cleaned up`);
+      log(`installer Jobs cleaned up ${result.cleanupS} s after Ready; controller CPU meanwhile ${result.cleanupCpuPerNodeMs} ms per node, writes ${cleanupWrites}`);
+    }
+
+    // Settle (the reconcile that wrote the final status may be followed by Events), then the steady window.
     let steady: Counts | undefined;
     let auditSettle: AuditCounts | undefined;
     let auditSteady: AuditCounts | undefined;
@@ -768,6 +786,8 @@ console.table(results.map((r) => ({
   'ctl peak RSS MB': r.peakRssMb ?? '-',
   'ctl CPU s': r.controllerCpuS ?? '-',
   'rollout CPU ms/node': r.rolloutCpuPerNodeMs ?? '-',
+  'Job clean-up s': r.cleanupS ?? '-',
+  'clean-up CPU ms/node': r.cleanupCpuPerNodeMs ?? '-',
   'churn CPU %': r.churnCpuPercent ?? '-',
   'steady writes': r.steadyWrites ?? '-',
   'wall s': r.wallS,

@@ -18,9 +18,11 @@ export interface WatchDeclaration<T extends KubernetesObject> extends ListQuery 
   wakes: (obj: T) => readonly string[] | 'all';
   /**
    * Whether an add or update matters, from the version cached until now (undefined on first
-   * sight) to this one, both slimmed; absent, every change does. Deletions always do.
+   * sight) to this one, both slimmed; absent, every change does.
    */
   filter?: (before: T | undefined, after: T) => boolean;
+  /** Whether the deletion of this object (as last cached) matters; absent, every deletion does. */
+  deletionMatters?: (obj: T) => boolean;
   /** What `slim` reads, when less than the whole object: events are read for just that (informer.ts). */
   reads?: PartialRead;
   /** Lets events that change nothing the cache keeps go unparsed (informer.ts). */
@@ -52,7 +54,13 @@ export function startWatch<T extends KubernetesObject>(client: KubeClient, watch
       ...(watch.fingerprints ? { fingerprints: watch.fingerprints } : {}),
       ...(watch.reads ? { reads: watch.reads } : {}),
       ...(watch.coalesceMs ? { coalesceMs: watch.coalesceMs } : {}),
-      handlers: { onAdd: (obj) => changed(obj), onUpdate: changed, onDelete: (obj) => hooks.wake(watch.wakes(obj)) },
+      handlers: {
+        onAdd: (obj) => changed(obj),
+        onUpdate: changed,
+        onDelete: (obj) => {
+          if (!watch.deletionMatters || watch.deletionMatters(obj)) hooks.wake(watch.wakes(obj));
+        },
+      },
       onRequest: (verb) => hooks.countRequest(verb, watch.kind),
     },
     hooks.log,

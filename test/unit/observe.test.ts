@@ -1,6 +1,6 @@
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { jobChangeMatters, observeJob, podChangeMatters } from '../../src/controller/installer-job/observe.ts';
+import { jobChangeMatters, jobDeletionMatters, observeJob, podChangeMatters } from '../../src/controller/installer-job/observe.ts';
 import { nodeChangeMatters, observeNode, observeRuntimeClass, plannerInput } from '../../src/controller/shell/observe.ts';
 import { parseAllowedArtifactLocations } from '../../src/api/artifact-policy.ts';
 import { runningPodStatus, terminatedPodStatus } from '../harness/fake-kubelet.ts';
@@ -71,6 +71,26 @@ describe('observed state from API objects', () => {
     expect(observeRuntimeClass(rcm).controller).toEqual({ apiVersion: 'runtime.spinkube.dev/v1alpha1', kind: 'Shim', name: 'spin-v2' });
   });
 
+  it('planner input: a Job is observed again only when it or its Pods change, or while its result is awaited', () => {
+    const done = { ...job({ completionTime: new Date('2026-01-01T00:00:10Z'), conditions: [{ type: 'Complete', status: 'True' }] }), metadata: { ...job().metadata, uid: 'j1', namespace: 'ns' } };
+    const result = pod('{"ok":true,"action":"install","shim":"spin","revision":"abc"}', '2026-01-01T00:00:09Z');
+    const withUid = (p: V1Pod): V1Pod => ({ ...p, metadata: { ...p.metadata, labels: { 'batch.kubernetes.io/controller-uid': 'j1' } } });
+    let pods: V1Pod[] = [];
+    const caches = { nodes: { list: () => [] }, jobs: { list: () => [done] }, pods: { list: () => pods }, runtimeclasses: { list: () => [] } };
+    const observe = (now: string) => plannerInput(caches, makeShim(), 'ns', new Date(now)).jobs[0];
+
+    // No result yet, within the grace period: depends on the time, so it is not kept.
+    expect(observe('2026-01-01T00:00:11Z')).toMatchObject({ awaitingResult: true });
+    expect(observe('2026-01-01T00:01:00Z')).toMatchObject({ phase: 'succeeded', result: null });
+    pods = [withUid(result)];
+    const first = observe('2026-01-01T00:01:00Z');
+    expect(first).toMatchObject({ phase: 'succeeded', result: { ok: true } });
+    expect(observe('2026-01-01T00:02:00Z')).toBe(first);
+    pods = [withUid(pod('{"ok":true,"action":"install","shim":"spin","revision":"abd"}', '2026-01-01T00:00:09Z'))];
+    expect(observe('2026-01-01T00:02:00Z')).toMatchObject({ result: { revision: 'abd' } });
+    expect(Object.isFrozen(first)).toBe(true);
+  });
+
   it('planner input: every other Shim, and the allow-list', () => {
     const empty = { list: () => [] };
     const caches = { nodes: empty, jobs: empty, pods: empty, runtimeclasses: empty };
@@ -130,6 +150,7 @@ describe('which Job and Pod updates wake a Shim', () => {
     job({ startTime: at(1), active: 0, ready: 0, uncountedTerminatedPods: { succeeded: ['pod-1'] }, conditions: [condition('SuccessCriteriaMet', 4)] }),
     job({ startTime: at(1), ...complete }),
     { ...job({ startTime: at(1), ...complete }), metadata: { ...job().metadata, deletionTimestamp: at(6) } },
+    { ...job({ startTime: at(1), active: 1, ready: 1 }), metadata: { ...job().metadata, deletionTimestamp: at(6) } },
   ];
   const pods: V1Pod[] = [
     podBase,
@@ -140,11 +161,17 @@ describe('which Job and Pod updates wake a Shim', () => {
     { ...podBase, metadata: { ...podBase.metadata, finalizers: [] }, status: terminatedPodStatus(podBase, running, { exitCode: 0, reason: 'Completed', message: '{"ok":true,"action":"install"}' }, at(4)) as V1Pod['status'] },
     { ...podBase, status: { phase: 'Failed', reason: 'NodeAffinity', message: 'Pod was rejected' } },
   ];
-  const observed = (j: V1Job, p: V1Pod) => JSON.stringify(observeJob(j, [p], at(100)));
+  // What a plan reads of a Job: a finished Job going away changes none (jobDeletionMatters).
+  const observed = (j: V1Job, p: V1Pod) => {
+    const { deleting, ...rest } = observeJob(j, [p], at(100))!;
+    return JSON.stringify(rest.phase === 'running' ? { ...rest, deleting } : rest);
+  };
 
-  it('skips the Job controller’s progress counts and interim conditions, not a finish or a deletion', () => {
-    expect(jobs.slice(1).map((after, i) => jobChangeMatters(jobs[i], after))).toEqual([false, false, false, true, true]);
+  it('skips the Job controller’s progress counts and interim conditions, and a finished Job going away; not a finish or a running Job going away', () => {
+    expect(jobs.slice(1).map((after, i) => jobChangeMatters(jobs[i], after))).toEqual([false, false, false, true, false, true]);
+    expect(jobChangeMatters(jobs[2], jobs[6]!)).toBe(true);
     expect(jobChangeMatters(undefined, jobs[0]!)).toBe(true);
+    expect(jobs.map(jobDeletionMatters)).toEqual([true, true, true, true, false, false, true]);
   });
 
   it('skips a Pod that is starting, starts running or loses its tracking finalizer, not a stuck start, a result or a rejection', () => {

@@ -43,7 +43,7 @@ describe('the watch declarations', () => {
     expect(watches.runtimeclasses.wakes({ handler: 'x', metadata: { name: 'unrelated' } })).toEqual([]);
   });
 
-  it("wake a Pod's Shim only while its Job is cached: the Pods of a recorded, deleted Job wake nothing", () => {
+  it("wake a Pod's Shim only while its Job is cached and not being deleted: the Pods of a recorded, deleted Job wake nothing", () => {
     const labels = installerJobLabels({ shim: 'spin', node: 'n', action: 'install', revision: 'r' });
     const annotations = { 'runtime.shimkeeper.dev/shim': 'spin', 'runtime.shimkeeper.dev/node': 'n', 'runtime.shimkeeper.dev/revision': 'r' };
     const cached = new Map([['job-a', 'uid-a']]);
@@ -52,6 +52,9 @@ describe('the watch declarations', () => {
     expect(podWatches.pods.wakes(pod('job-a', 'uid-a'))).toEqual(['spin']);
     expect(podWatches.pods.wakes(pod('job-a', 'uid-old'))).toEqual([]);
     expect(podWatches.pods.wakes(pod('job-gone', 'uid-b'))).toEqual([]);
+    // A finished Job going away wakes nothing (its result was read); a running one's frees its node.
+    expect(watches.jobs.deletionMatters!({ metadata: { labels, annotations }, status: { conditions: [{ type: 'Complete', status: 'True' }] } })).toBe(false);
+    expect(watches.jobs.deletionMatters!({ metadata: { labels, annotations }, status: { active: 1 } })).toBe(true);
     // A Pod without the Job controller's labels is judged by its own identity.
     expect(podWatches.pods.wakes({ metadata: { labels, annotations } })).toEqual(['spin']);
   });

@@ -96,10 +96,23 @@ function stuckReason(pods: readonly V1Pod[]): string | undefined {
 /**
  * What observeJob reads of a Job: a change to anything else (the Job controller's active, ready
  * and interim conditions, three or four updates per Job) cannot change a plan, so it wakes no Shim.
+ * Nor does a finished Job going away (jobDeletionMatters).
  */
 function jobView(job: V1Job): string {
   const { uid, labels, annotations, deletionTimestamp } = job.metadata ?? {};
-  return JSON.stringify([uid, labels, annotations, deletionTimestamp, job.spec?.template?.spec?.nodeName, job.status?.completionTime, finishedConditions(job)]);
+  const finished = finishedConditions(job);
+  const going = finished.length === 0 ? deletionTimestamp : undefined;
+  return JSON.stringify([uid, labels, annotations, going, job.spec?.template?.spec?.nodeName, job.status?.completionTime, finished]);
+}
+
+/**
+ * Whether a Job's deletion can change a plan: a running Job's frees its node. A finished Job's
+ * result was read when it finished (the finish woke its Shim; a restarted controller lists what is
+ * left), so its deletion (its TTL, the controller's own) changes no plan. A plan that waits for
+ * its name to be free looks again by itself (NAME_CONFLICT_RETRY_MS).
+ */
+export function jobDeletionMatters(job: V1Job): boolean {
+  return finishedConditions(job).length === 0;
 }
 
 /** What observeJob reads of a Pod: a start under way, Running and the Job controller's finalizer removal are not among it. */

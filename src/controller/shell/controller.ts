@@ -85,8 +85,11 @@ export class ShimController {
       countRequest: (verb, resource) => metrics.countRequest(verb, resource),
       log,
     };
-    const jobCached = (name: string, uid: string) => this.caches?.jobs.get(name, namespace)?.metadata?.uid === uid;
-    const watches = controllerWatches(namespace, () => this.shimList(), jobCached);
+    const jobLive = (name: string, uid: string) => {
+      const job = this.caches?.jobs.get(name, namespace);
+      return job?.metadata?.uid === uid && !job.metadata.deletionTimestamp;
+    };
+    const watches = controllerWatches(namespace, () => this.shimList(), jobLive);
     const caches: Caches = {
       shims: startWatch(client, watches.shims, hooks),
       nodes: startWatch(client, watches.nodes, hooks),

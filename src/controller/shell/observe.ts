@@ -82,6 +82,21 @@ export interface PlannerContext {
   statusWrittenAt?: Date;
 }
 
+/**
+ * A Job's observation, kept while the Job and its Pods are the same cached objects: a finished Job
+ * left for its TTL is read by every reconcile until it goes, and its result parsed once. Not while
+ * its result is awaited: that observation depends on the time.
+ */
+const jobObservations = new WeakMap<V1Job, { pods: readonly V1Pod[]; observed: ObservedJob | null }>();
+
+function observeJobOnce(job: V1Job, pods: readonly V1Pod[], now: Date): ObservedJob | null {
+  const known = jobObservations.get(job);
+  if (known && known.pods.length === pods.length && known.pods.every((pod, i) => pod === pods[i])) return known.observed;
+  const observed = observeJob(job, pods, now);
+  if (!observed?.awaitingResult) jobObservations.set(job, { pods, observed: observed && Object.freeze(observed) });
+  return observed;
+}
+
 /** A Job neither complete nor failed, nor being deleted, holds a slot of the cluster-wide cap. */
 function jobRunning(job: V1Job): boolean {
   if (job.metadata?.deletionTimestamp) return false;
@@ -94,12 +109,15 @@ export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: stri
   const podsByJobUid = new Map<string, V1Pod[]>();
   for (const pod of caches.pods.list(namespace)) {
     const uid = pod.metadata?.labels?.[JOB_UID_LABEL];
-    if (uid) podsByJobUid.set(uid, [...(podsByJobUid.get(uid) ?? []), pod]);
+    if (!uid) continue;
+    const ofJob = podsByJobUid.get(uid);
+    if (ofJob) ofJob.push(pod);
+    else podsByJobUid.set(uid, [pod]);
   }
   const allJobs = caches.jobs.list(namespace);
   const jobs = allJobs
     .filter((job) => installerJobIdentity(job)?.shim === name)
-    .map((job) => observeJob(job, podsByJobUid.get(job.metadata?.uid ?? '') ?? [], now))
+    .map((job) => observeJobOnce(job, podsByJobUid.get(job.metadata?.uid ?? '') ?? [], now))
     .filter((job): job is ObservedJob => job !== null);
   const runtimeClasses = caches.runtimeclasses
     .list()

@@ -7,7 +7,7 @@ import type { Shim } from '../../api/shim.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import type { WatchDeclaration } from '../../kube/watch.ts';
 import { INSTALLER_JOB_SELECTOR, installerJobIdentity } from '../installer-job/identity.ts';
-import { JOB_UID_LABEL, jobChangeMatters, podChangeMatters } from '../installer-job/observe.ts';
+import { JOB_UID_LABEL, jobChangeMatters, jobDeletionMatters, podChangeMatters } from '../installer-job/observe.ts';
 import { sandboxFailureConcerns } from '../planner/drift.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
 import { nodeChangeMatters } from './observe.ts';
@@ -38,15 +38,16 @@ function shimOfInstallerObject(obj: KubernetesObject): string[] {
 }
 
 /**
- * A Pod wakes its Shim while its Job is cached: the planner reads a Pod only for its Job (the
- * result, a stuck start). The Pods of a Job already recorded and deleted go away afterwards, at
- * thousands of nodes for minutes after a rollout, and must not replan every node each time.
+ * A Pod wakes its Shim while its Job is cached and not being deleted: the planner reads a Pod only
+ * for its Job (the result, a stuck start), and ignores a Job going away. The Pods of Jobs deleted
+ * after a rollout (recorded, then their TTL) go away at thousands of nodes for minutes, and must
+ * not replan every node each time.
  */
-function shimOfInstallerPod(pod: KubernetesObject, jobCached: (name: string, uid: string) => boolean): string[] {
+function shimOfInstallerPod(pod: KubernetesObject, jobLive: (name: string, uid: string) => boolean): string[] {
   const labels = pod.metadata?.labels ?? {};
   const jobUid = labels[JOB_UID_LABEL];
   const jobName = labels[JOB_NAME_LABEL];
-  return jobUid && jobName && !jobCached(jobName, jobUid) ? [] : shimOfInstallerObject(pod);
+  return jobUid && jobName && !jobLive(jobName, jobUid) ? [] : shimOfInstallerObject(pod);
 }
 
 /**
@@ -69,9 +70,9 @@ const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
 /**
  * @param namespace the controller's own, where the installer Jobs and Pods run
  * @param shims the cached Shims, for events that concern Shims by what their spec names
- * @param jobCached whether the installer Job of this name and uid is in the cache
+ * @param jobLive whether the installer Job of this name and uid is in the cache and not being deleted
  */
-export function controllerWatches(namespace: string, shims: () => Shim[], jobCached: (name: string, uid: string) => boolean = () => true): Watches {
+export function controllerWatches(namespace: string, shims: () => Shim[], jobLive: (name: string, uid: string) => boolean = () => true): Watches {
   return {
     shims: {
       kind: 'shims',
@@ -110,8 +111,9 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       reads: JOB_READS,
       labelSelector: INSTALLER_JOB_SELECTOR,
       wakes: shimOfInstallerObject,
-      // The Job controller's progress counts wake nothing; a finish, a deletion do.
+      // The Job controller's progress counts wake nothing; a finish does, and a running Job's deletion.
       filter: jobChangeMatters,
+      deletionMatters: jobDeletionMatters,
       coalesceMs: INSTALLER_WATCH_COALESCE_MS,
     },
     pods: {
@@ -120,7 +122,7 @@ export function controllerWatches(namespace: string, shims: () => Shim[], jobCac
       slim: slimPod,
       reads: POD_READS,
       labelSelector: INSTALLER_JOB_SELECTOR,
-      wakes: (pod) => shimOfInstallerPod(pod, jobCached),
+      wakes: (pod) => shimOfInstallerPod(pod, jobLive),
       // A result, a stuck start or a rejection wakes the Shim; a Pod that starts running does not.
       filter: podChangeMatters,
       coalesceMs: INSTALLER_WATCH_COALESCE_MS,
