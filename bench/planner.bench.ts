@@ -1,5 +1,6 @@
 // What one planning pass costs, without any API: a Shim half rolled out over N nodes (half
-// installed and labelled ready, a tenth with a running Job, the rest waiting; re-verification
+// installed and labelled ready, each with the finished Job that installed it, left for its TTL;
+// a tenth with a running Job, the rest waiting; re-verification
 // every 24 h, the controller's default), planned again and
 // again as the controller does on every batch of Job and Pod events during a rollout. Prints the
 // time per pass and per node. Usage: node bench/planner.bench.ts [nodes...] (default 1000 5000).
@@ -31,9 +32,9 @@ function midRollout(size: number, now: Date): PlannerInput {
   const resolution = resolveArtifact(shim, { os: 'linux', arch: 'amd64' });
   if (!resolution.supported) throw new Error(resolution.reason);
   const { revision, sha256 } = resolution.artifact;
-  const installed = serializeNodeShimStatus({
+  const installed = (job: string) => serializeNodeShimStatus({
     state: 'installed', version: '0.19.0', revision, sha256, containerd: '1.7.24', shimVersion: '0.19.0', handler: 'spin',
-    bootID: 'boot', runtime: 'containerd://1.7.24', time: '2026-05-31T12:00:00Z',
+    bootID: 'boot', runtime: 'containerd://1.7.24', job, time: '2026-05-31T12:00:00Z',
   });
   const nodes: ObservedNode[] = [];
   const jobs: ObservedJob[] = [];
@@ -44,7 +45,11 @@ function midRollout(size: number, now: Date): PlannerInput {
     if (i < size / 2) {
       labels[readyLabelKey('spin')] = 'true';
       labels[versionLabelKey('spin')] = '0.19.0';
-      annotations[statusAnnotationKey('spin')] = installed;
+      annotations[statusAnnotationKey('spin')] = installed(`uid-${name}`);
+      jobs.push({
+        name: `spin-install-${name}`, uid: `uid-${name}`, node: name, action: 'install', revision, phase: 'succeeded', finishedAt: '2026-05-31T12:00:00Z',
+        result: { ok: true, action: 'install', shim: 'spin', revision, version: '0.19.0', sha256, handler: 'spin' },
+      });
     } else if (i < size / 2 + size / 10) {
       jobs.push({ name: `spin-install-${name}`, node: name, action: 'install', revision, phase: 'running' });
     }

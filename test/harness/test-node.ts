@@ -62,6 +62,8 @@ export interface TestNodeAgent {
   errors: Error[];
   /** Jobs whose flow is still running (including hanging ones). */
   active(): number;
+  /** With `holdTtl`: from now on, finished Jobs go TTL after they finished, and those already due at once. */
+  releaseTtl(): void;
   stop(): Promise<void>;
 }
 
@@ -113,7 +115,15 @@ function failJobRule(job: V1Job, exitCode: number): number {
   });
 }
 
-export async function startTestNodeAgent(kubeconfigPath: string, namespace: string, behaviour: Behaviour = succeedAlways): Promise<TestNodeAgent> {
+export interface TestNodeAgentOptions {
+  /**
+   * Delete no finished Job until releaseTtl(), as if every TTL outlasted what the caller measures
+   * (a benchmark's rollout), which then measures the clean-up apart.
+   */
+  holdTtl?: boolean;
+}
+
+export async function startTestNodeAgent(kubeconfigPath: string, namespace: string, behaviour: Behaviour = succeedAlways, options: TestNodeAgentOptions = {}): Promise<TestNodeAgent> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
   const batch = kc.makeApiClient(BatchV1Api);
@@ -125,6 +135,9 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
   const seen = new Set<string>();
   const orphaned = new Set<string>();
   const expiring = new Map<string, NodeJS.Timeout>();
+  /** Finished Jobs and when they finished (ms), while TTLs are held. */
+  const held = new Map<string, { job: V1Job; finishedMs: number }>();
+  let holdTtl = options.holdTtl === true;
   let stopped = false;
   let podSerial = 0;
 
@@ -301,15 +314,19 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
   }
 
   /** The TTL-after-finished controller's part: a finished Job goes ttlSecondsAfterFinished later, that very Job only. */
-  function expireAfterTtl(job: V1Job): void {
+  function expireAfterTtl(job: V1Job, finishedMs = Date.now()): void {
     const uid = job.metadata!.uid!;
     const ttl = job.spec?.ttlSecondsAfterFinished;
     if (ttl === undefined || expiring.has(uid)) return;
+    if (holdTtl) {
+      if (!held.has(uid)) held.set(uid, { job, finishedMs });
+      return;
+    }
     const timer = setTimeout(() => {
       void batch
         .deleteNamespacedJob({ name: job.metadata!.name!, namespace, propagationPolicy: 'Foreground', body: { preconditions: { uid } } })
         .catch((e: unknown) => { if (!(e instanceof ApiException && (e.code === 404 || e.code === 409))) record(e); });
-    }, ttl * 1000);
+    }, Math.max(0, finishedMs + ttl * 1000 - Date.now()));
     expiring.set(uid, timer);
   }
 
@@ -343,6 +360,7 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
     if (!job.metadata?.uid) return;
     clearTimeout(expiring.get(job.metadata.uid));
     expiring.delete(job.metadata.uid);
+    held.delete(job.metadata.uid);
     void collect(job).catch((e: unknown) => record(e));
   });
   informer.on('error', () => {
@@ -355,6 +373,11 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
     timeline,
     errors,
     active: () => flows.size,
+    releaseTtl() {
+      holdTtl = false;
+      for (const { job, finishedMs } of held.values()) expireAfterTtl(job, finishedMs);
+      held.clear();
+    },
     async stop() {
       stopped = true;
       for (const abort of flows.values()) abort.abort();
