@@ -48,7 +48,7 @@ function midRollout(size: number, now: Date): PlannerInput {
       annotations[statusAnnotationKey('spin')] = installed(`uid-${name}`);
       jobs.push({
         name: `spin-install-${name}`, uid: `uid-${name}`, node: name, action: 'install', revision, phase: 'succeeded', finishedAt: '2026-05-31T12:00:00Z',
-        result: { ok: true, action: 'install', shim: 'spin', revision, version: '0.19.0', sha256, handler: 'spin' },
+        result: { ok: true, action: 'install', shim: 'spin', revision, version: '0.19.0', sha256: sha256!, handler: 'spin', binaryPath: '/opt/shimkeeper/spin', configPath: '/etc/containerd/config.toml', flavour: 'containerd', containerdVersion: '1.7.24', restarted: true, changed: true },
       });
     } else if (i < size / 2 + size / 10) {
       jobs.push({ name: `spin-install-${name}`, node: name, action: 'install', revision, phase: 'running' });
