@@ -68,6 +68,8 @@ export interface TestNodeAgent {
 }
 
 export const JOB_TRACKING_FINALIZER = 'batch.kubernetes.io/job-tracking';
+/** kube-controller-manager's --concurrent-ttl-after-finished-syncs default. */
+const TTL_WORKERS = 5;
 const DEFAULT_CONTAINERD = '1.7.24';
 
 export const succeedAlways: Behaviour = () => ({ outcome: 'succeed' });
@@ -135,6 +137,8 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
   const seen = new Set<string>();
   const orphaned = new Set<string>();
   const expiring = new Map<string, NodeJS.Timeout>();
+  const ttlDue: V1Job[] = [];
+  let ttlWorkers = 0;
   /** Finished Jobs and when they finished (ms), while TTLs are held. */
   const held = new Map<string, { job: V1Job; finishedMs: number }>();
   let holdTtl = options.holdTtl === true;
@@ -323,11 +327,25 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
       return;
     }
     const timer = setTimeout(() => {
-      void batch
-        .deleteNamespacedJob({ name: job.metadata!.name!, namespace, propagationPolicy: 'Foreground', body: { preconditions: { uid } } })
-        .catch((e: unknown) => { if (!(e instanceof ApiException && (e.code === 404 || e.code === 409))) record(e); });
+      ttlDue.push(job);
+      deleteDueJobs();
     }, Math.max(0, finishedMs + ttl * 1000 - Date.now()));
     expiring.set(uid, timer);
+  }
+
+  /** Deletes the Jobs whose TTL is up, TTL_WORKERS at a time, as the TTL controller's workers do. */
+  function deleteDueJobs(): void {
+    while (ttlWorkers < TTL_WORKERS && ttlDue.length > 0 && !stopped) {
+      const job = ttlDue.shift()!;
+      ttlWorkers++;
+      void batch
+        .deleteNamespacedJob({ name: job.metadata!.name!, namespace, propagationPolicy: 'Foreground', body: { preconditions: { uid: job.metadata!.uid! } } })
+        .catch((e: unknown) => { if (!(e instanceof ApiException && (e.code === 404 || e.code === 409))) record(e); })
+        .finally(() => {
+          ttlWorkers--;
+          deleteDueJobs();
+        });
+    }
   }
 
   function onJob(job: V1Job): void {
