@@ -64,6 +64,10 @@ export interface TestNodeAgent {
   active(): number;
   /** With `holdTtl`: from now on, finished Jobs go TTL after they finished, and those already due at once. */
   releaseTtl(): void;
+  /** Starts no further TTL deletion (those under way finish) until releaseTtl(). */
+  holdTtl(): void;
+  /** Installer Jobs seen deleted so far. */
+  deletedJobs(): number;
   stop(): Promise<void>;
 }
 
@@ -139,6 +143,7 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
   const expiring = new Map<string, NodeJS.Timeout>();
   const ttlDue: V1Job[] = [];
   let ttlWorkers = 0;
+  let deleted = 0;
   /** Finished Jobs and when they finished (ms), while TTLs are held. */
   const held = new Map<string, { job: V1Job; finishedMs: number }>();
   let holdTtl = options.holdTtl === true;
@@ -335,7 +340,7 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
 
   /** Deletes the Jobs whose TTL is up, TTL_WORKERS at a time, as the TTL controller's workers do. */
   function deleteDueJobs(): void {
-    while (ttlWorkers < TTL_WORKERS && ttlDue.length > 0 && !stopped) {
+    while (ttlWorkers < TTL_WORKERS && ttlDue.length > 0 && !stopped && !holdTtl) {
       const job = ttlDue.shift()!;
       ttlWorkers++;
       void batch
@@ -379,6 +384,7 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
     clearTimeout(expiring.get(job.metadata.uid));
     expiring.delete(job.metadata.uid);
     held.delete(job.metadata.uid);
+    deleted++;
     void collect(job).catch((e: unknown) => record(e));
   });
   informer.on('error', () => {
@@ -395,7 +401,12 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
       holdTtl = false;
       for (const { job, finishedMs } of held.values()) expireAfterTtl(job, finishedMs);
       held.clear();
+      deleteDueJobs();
     },
+    holdTtl() {
+      holdTtl = true;
+    },
+    deletedJobs: () => deleted,
     async stop() {
       stopped = true;
       for (const abort of flows.values()) abort.abort();

@@ -4,6 +4,7 @@ import { jobChangeMatters, jobDeletionMatters, observeJob, podChangeMatters } fr
 import { nodeChangeMatters, observeNode, observeRuntimeClass, plannerInput } from '../../src/controller/shell/observe.ts';
 import { parseAllowedArtifactLocations } from '../../src/api/artifact-policy.ts';
 import { runningPodStatus, terminatedPodStatus } from '../harness/fake-kubelet.ts';
+import { slimJob, slimPod } from '../../src/controller/shell/slim.ts';
 import { makeShim, T0 } from './planner-fixtures.ts';
 
 const job = (conditions: V1Job['status'] = {}): V1Job => ({
@@ -179,6 +180,12 @@ describe('which Job and Pod updates wake a Shim', () => {
     expect(podChangeMatters(pods[2]!, pods[3]!)).toBe(true);
     expect(podChangeMatters(pods[1]!, pods[3]!)).toBe(false);
     expect(podChangeMatters(undefined, podBase)).toBe(true);
+  });
+
+  it('observes and filters the slim objects the caches keep as it would the whole ones', () => {
+    for (const j of jobs) for (const p of pods) expect(observed(slimJob(j), slimPod(p))).toBe(observed(j, p));
+    for (const j1 of jobs) for (const j2 of jobs) expect(jobChangeMatters(slimJob(j1), slimJob(j2))).toBe(jobChangeMatters(j1, j2));
+    for (const p1 of pods) for (const p2 of pods) expect(podChangeMatters(slimPod(p1), slimPod(p2))).toBe(podChangeMatters(p1, p2));
   });
 
   it('never skips an update that changes what the planner observes of the Job', () => {

@@ -43,15 +43,46 @@ describe('what the caches keep of each object', () => {
     expect(filter(before, slimNode({ ...node, metadata: { ...node.metadata, annotations: { ...node.metadata!.annotations, 'example.com/x': 'y' } } }))).toBe(false);
   });
 
-  it('keeps of installer Jobs and Pods their identity and status, not their spec or managedFields', () => {
+  it('keeps of installer Jobs and Pods their identity and how they ended, not their spec, counts or managedFields', () => {
     const job: V1Job = {
       metadata: { name: 'j', namespace: 'ns', uid: 'u', resourceVersion: '7', labels: { a: 'b' }, annotations: { c: 'd' }, managedFields: [{ manager: 'x' }] },
       spec: { template: { spec: { nodeName: 'worker-1', containers: [{ name: 'installer', env: [{ name: 'URL', value: 'https://secret@example.com' }] }] } } },
       status: { active: 1 },
     };
-    expect(slimJob(job)).toEqual({ metadata: { name: 'j', namespace: 'ns', uid: 'u', resourceVersion: '7', labels: { a: 'b' }, annotations: { c: 'd' } }, spec: { template: { spec: { nodeName: 'worker-1', containers: [] } } }, status: { active: 1 } });
-    const pod: V1Pod = { metadata: { name: 'p', namespace: 'ns', labels: { a: 'b' }, managedFields: [{ manager: 'x' }] }, spec: { containers: [{ name: 'c' }] }, status: { phase: 'Running' } };
-    expect(slimPod(pod)).toEqual({ metadata: { name: 'p', namespace: 'ns', labels: { a: 'b' } }, status: { phase: 'Running' } });
+    const jobMeta = { name: 'j', namespace: 'ns', uid: 'u', resourceVersion: '7', labels: { a: 'b' }, annotations: { c: 'd' } };
+    const pinned = { template: { spec: { nodeName: 'worker-1', containers: [] } } };
+    expect(slimJob(job)).toEqual({ metadata: jobMeta, spec: pinned, status: {} });
+    const ended = new Date('2026-01-01T00:00:05Z');
+    const done: V1Job = {
+      ...job,
+      status: {
+        succeeded: 1, startTime: ended, completionTime: ended,
+        conditions: [
+          { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached', lastProbeTime: ended, lastTransitionTime: ended },
+          { type: 'Complete', status: 'True', reason: 'CompletionsReached', message: 'done', lastProbeTime: ended, lastTransitionTime: ended },
+        ],
+      },
+    };
+    expect(slimJob(done).status).toEqual({ completionTime: ended, conditions: [{ type: 'Complete', status: 'True', reason: 'CompletionsReached', message: 'done', lastTransitionTime: ended }] });
+
+    const pod: V1Pod = {
+      metadata: { name: 'p', namespace: 'ns', labels: { a: 'b' }, managedFields: [{ manager: 'x' }] },
+      spec: { containers: [{ name: 'c' }] },
+      status: {
+        phase: 'Succeeded', hostIP: '10.0.0.1', podIPs: [{ ip: '10.0.0.1' }], qosClass: 'Burstable', conditions: [{ type: 'Ready', status: 'False' }],
+        containerStatuses: [{
+          name: 'installer', image: 'installer:v1', imageID: 'sha256:x', ready: false, restartCount: 0, started: false,
+          lastState: { terminated: { exitCode: 2, startedAt: ended } },
+          state: { terminated: { exitCode: 0, reason: 'Completed', message: '{"ok":true}', startedAt: ended, finishedAt: ended, containerID: 'containerd://x' } },
+        }],
+      },
+    };
+    expect(slimPod(pod)).toEqual({
+      metadata: { name: 'p', namespace: 'ns', labels: { a: 'b' } },
+      status: { phase: 'Succeeded', containerStatuses: [{ name: 'installer', state: { terminated: { exitCode: 0, reason: 'Completed', message: '{"ok":true}', finishedAt: ended } } }] },
+    });
+    const waiting: V1Pod = { metadata: { name: 'p' }, status: { phase: 'Pending', containerStatuses: [{ name: 'installer', image: 'i', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off' } } }] } };
+    expect(slimPod(waiting).status).toEqual({ phase: 'Pending', containerStatuses: [{ name: 'installer', state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off' } } }] });
     expect(withoutManagedFields({ metadata: { name: 'x', managedFields: [{ manager: 'y' }] } })).toEqual({ metadata: { name: 'x' } });
   });
 });

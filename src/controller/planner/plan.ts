@@ -93,19 +93,25 @@ function shimSetup(ctx: PassContext, runtimeClasses: ObservedRuntimeClass[]): { 
   return { actions: [...actions, ...planned.actions], ...(planned.conflict ? { runtimeClassConflict: planned.conflict } : {}) };
 }
 
-/** Deletes the Jobs of nodes that are gone; groups the rest by node (Jobs being deleted are ignored). */
+/**
+ * Deletes the Jobs of nodes that are gone, in name order; groups the rest by node (Jobs being
+ * deleted are ignored). Not sorted as a whole: the finished Jobs left for their TTL (one per
+ * installed node) make this the longest list a pass reads.
+ */
 function deleteJobsOfGoneNodes(jobs: readonly ObservedJob[], liveNodes: readonly ObservedNode[], book: NodeWorkBook): Map<string, ObservedJob[]> {
   const liveNames = new Set(liveNodes.map((n) => n.name));
   const jobsByNode = new Map<string, ObservedJob[]>();
-  for (const job of [...jobs].sort((a, b) => byName(a.name, b.name))) {
+  const ofGoneNodes: ObservedJob[] = [];
+  for (const job of jobs) {
     if (job.deleting) continue;
-    if (!liveNames.has(job.node)) book.write(job.node, deleteJobAction(job));
+    if (!liveNames.has(job.node)) ofGoneNodes.push(job);
     else {
       const ofNode = jobsByNode.get(job.node);
       if (ofNode) ofNode.push(job);
       else jobsByNode.set(job.node, [job]);
     }
   }
+  for (const job of ofGoneNodes.sort((a, b) => byName(a.name, b.name))) book.write(job.node, deleteJobAction(job));
   return jobsByNode;
 }
 
@@ -219,7 +225,7 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
     if (outcome.summary.eventType === 'Warning') digest.add(outcome.summary.eventType, outcome.summary.reason, outcome.summary.what, node.name);
     outcomes.push({ job: job.name, node: node.name, action: job.action, outcome: outcome.outcome });
   }
-  const running = jobs.filter((j) => j.phase === 'running');
+  const running = jobs.filter((j) => j.phase === 'running').sort((a, b) => byName(a.name, b.name));
   if (running.length > 0) {
     state.busy = true;
     const job = running[running.length - 1]!;

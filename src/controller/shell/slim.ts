@@ -3,7 +3,8 @@
 // is 10-15 KB of JSON (images, conditions, managedFields); its slim copy is a few hundred bytes,
 // which is what lets 10,000 nodes fit in the controller's memory budget (bench/controller.bench.ts).
 
-import type { V1Job, V1Node, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerStatus, V1Job, V1JobStatus, V1Node, V1ObjectMeta, V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import { finishedConditions } from '../installer-job/observe.ts';
 import { API_GROUP } from '../../api/names.ts';
 import type { PartialRead } from '../../kube/partial-event.ts';
 
@@ -58,22 +59,54 @@ export function slimNode(node: V1Node): V1Node {
  */
 export const NODE_READS: PartialRead = { statusMember: 'nodeInfo' };
 
-/** An installer Job: its identity (labels, annotations), the node it is pinned to, its status. */
+/**
+ * An installer Job: its identity (labels, annotations), the node it is pinned to, and of its status
+ * how it ended (terminal conditions, completion time), not the Job controller's counts: a finished
+ * Job stays cached until its TTL, one per node after a rollout.
+ */
 export function slimJob(job: V1Job): V1Job {
   const slim: V1Job = { metadata: slimMetadata(job.metadata, { labels: job.metadata?.labels, annotations: job.metadata?.annotations }) };
   const nodeName = job.spec?.template?.spec?.nodeName;
   if (nodeName) slim.spec = { template: { spec: { nodeName, containers: [] } } };
-  if (job.status) slim.status = job.status;
+  if (job.status) {
+    const status: V1JobStatus = {};
+    const ended = finishedConditions(job).map(({ type, status, reason, message, lastTransitionTime }) => ({ type, status, reason, message, lastTransitionTime }));
+    if (ended.length > 0) status.conditions = ended;
+    if (job.status.completionTime) status.completionTime = job.status.completionTime;
+    slim.status = status;
+  }
   return slim;
 }
 
 /** What slimJob reads beyond the metadata: the status, and the node from a Pod template that cannot change. */
 export const JOB_READS: PartialRead = { immutableSpec: true };
 
-/** An installer Pod: its identity and Job (labels, annotations) and its status, not its spec. */
+/**
+ * An installer Pod: its identity and Job (labels, annotations) and of its status what observeJob
+ * reads: the phase and why (a rejection), and each container's waiting reason or how it ended (the
+ * installer's result is its termination message). Not its spec, conditions, addresses, images.
+ */
 export function slimPod(pod: V1Pod): V1Pod {
   const slim: V1Pod = { metadata: slimMetadata(pod.metadata, { labels: pod.metadata?.labels, annotations: pod.metadata?.annotations }) };
-  if (pod.status) slim.status = pod.status;
+  if (pod.status) {
+    const { phase, reason, message, containerStatuses } = pod.status;
+    const status: V1PodStatus = {};
+    if (phase !== undefined) status.phase = phase;
+    if (reason !== undefined) status.reason = reason;
+    if (message !== undefined) status.message = message;
+    if (containerStatuses) status.containerStatuses = containerStatuses.map(slimContainerStatus);
+    slim.status = status;
+  }
+  return slim;
+}
+
+function slimContainerStatus({ name, state }: V1ContainerStatus): V1ContainerStatus {
+  const slim = { name, state: {} } as V1ContainerStatus;
+  if (state?.waiting) slim.state!.waiting = { reason: state.waiting.reason, message: state.waiting.message };
+  if (state?.terminated) {
+    const { exitCode, reason, message, finishedAt } = state.terminated;
+    slim.state!.terminated = { exitCode, reason, message, finishedAt };
+  }
   return slim;
 }
 
