@@ -3,14 +3,17 @@
 // observed state differs from the desired one, so planning a settled world yields no action, and
 // replanning after the actions were applied yields none either (idempotence).
 //
-// plan() runs named phases over one pass (pass.ts): Shim setup (finalizer, RuntimeClass), Jobs of
-// gone nodes, recording finished Jobs on their nodes, the rollout budget, the candidates and their
-// admission (rollout.ts), the status (status.ts), and the events and final write about the Shim.
+// plan() runs named phases over one pass (pass.ts): Shim setup (finalizer, RuntimeClass), the
+// nodes with their Jobs (node-jobs.ts: Jobs of gone nodes, finished Jobs recorded on their nodes),
+// drift, the rollout budget, the candidates and their admission (rollout.ts), the status
+// (status.ts), and the events and final write about the Shim.
 // The result has a shape (model.ts: Plan): Shim work before the nodes, each node's work, Shim work
 // after; the shell applies it in that order and stops at the first failure, then requeues.
 //
 // Rollout rules, in short:
-// - one Job per node at a time; a running Job is never interrupted, its node waits for it;
+// - one Job per node at a time; a running Job is never interrupted, its node waits for it; the
+//   successful Job a node's record holds is left for Kubernetes to delete (its TTL), unless the
+//   node's next Job comes first;
 // - `rolling`: at most maxUpdate nodes in flight (running Jobs + nodes marked installing or
 //   uninstalling), first installs, upgrades and uninstalls alike, since each restarts containerd;
 //   a percentage is of the nodes the Shim manages (targets + nodes still holding the shim);
@@ -25,31 +28,25 @@
 //   labels off, so no new pod can pick the handler; the shim is then uninstalled everywhere it is,
 //   and the finalizer is dropped once no node holds it.
 
-import { platformKey } from '../../api/artifact.ts';
-import { redactSecrets } from '../../api/redact.ts';
 import type { ShimStatus } from '../../api/shim.ts';
 import {
   byName,
-  deleteJobAction,
   FINALIZER,
   type EmitEventAction,
   type JobOutcomeCount,
-  type ObservedJob,
-  type ObservedNode,
   type ObservedRuntimeClass,
   type Plan,
   type PlannerInput,
   type ShimAction,
 } from './model.ts';
-import { containerdVersion, desiredReady, finishedJobOutcome, inProgressRecord, nodeUnsupported, runningJobDetails } from './node-plan.ts';
-import { parseNodeShimStatus, redactRecord, type NodeShimRecord } from './node-status.ts';
 import { NodeWorkBook, WakeUp, passContext, plannedMarks, writeMarks, type NodeState, type PassContext } from './pass.ts';
 import { admit, pickCandidates, rolloutBudget, type RolloutBudget } from './rollout.ts';
 import { planRuntimeClasses } from './runtime-class.ts';
 import { computeStatus, progressOnly, STATUS_PROGRESS_INTERVAL_MS, statusDiffers, type NodeOutcome } from './status.ts';
-import { describeNoTargets, isTarget } from './targeting.ts';
-import { driftSignals, nodeFingerprint } from './drift.ts';
+import { describeNoTargets } from './targeting.ts';
+import { driftSignals } from './drift.ts';
 import { EventDigest } from './event-digest.ts';
+import { deleteJobsOfGoneNodes, recordFinishedJobs } from './node-jobs.ts';
 
 export function plan(input: PlannerInput): Plan {
   const ctx = passContext(input);
@@ -94,50 +91,6 @@ function shimSetup(ctx: PassContext, runtimeClasses: ObservedRuntimeClass[]): { 
 }
 
 /**
- * Deletes the Jobs of nodes that are gone, in name order; groups the rest by node (Jobs being
- * deleted are ignored). Not sorted as a whole: the finished Jobs left for their TTL (one per
- * installed node) make this the longest list a pass reads.
- */
-function deleteJobsOfGoneNodes(jobs: readonly ObservedJob[], liveNodes: readonly ObservedNode[], book: NodeWorkBook): Map<string, ObservedJob[]> {
-  const liveNames = new Set(liveNodes.map((n) => n.name));
-  const jobsByNode = new Map<string, ObservedJob[]>();
-  const ofGoneNodes: ObservedJob[] = [];
-  for (const job of jobs) {
-    if (job.deleting) continue;
-    if (!liveNames.has(job.node)) ofGoneNodes.push(job);
-    else {
-      const ofNode = jobsByNode.get(job.node);
-      if (ofNode) ofNode.push(job);
-      else jobsByNode.set(job.node, [job]);
-    }
-  }
-  for (const job of ofGoneNodes.sort((a, b) => byName(a.name, b.name))) book.write(job.node, deleteJobAction(job));
-  return jobsByNode;
-}
-
-/** A node as observed: whether the Shim targets it, what it would get, its record (as `observedRecord`, redacted) and ready label. */
-function observedState(ctx: PassContext, node: ObservedNode, observedRecord: NodeShimRecord | null): NodeState {
-  const labels = node.labels ?? {};
-  const target = !ctx.deleting && isTarget(ctx.shim, node);
-  const platform = { os: node.os ?? labels['kubernetes.io/os'], arch: node.arch ?? labels['kubernetes.io/arch'] };
-  const state: NodeState = {
-    node,
-    target,
-    platform: platformKey(platform),
-    // Redacted: a record written before redaction existed is rewritten without its secrets.
-    current: redactRecord(observedRecord),
-    ready: labels[ctx.keys.ready] === 'true',
-    busy: false,
-  };
-  if (target && ctx.valid) {
-    const resolution = ctx.artifactFor(platform);
-    state.unsupported = resolution.supported ? nodeUnsupported(node) : resolution.reason;
-    if (resolution.supported && state.unsupported === undefined) state.artifact = resolution.artifact;
-  }
-  return state;
-}
-
-/**
  * Marks a node suspected of drift (its ready label goes off, an Event says why, once) and notes a
  * re-check; the rollout phases then give either an install Job of the same revision.
  */
@@ -151,97 +104,6 @@ function noticeDrift(ctx: PassContext, state: NodeState, reverifyAfterMs: number
   state.ready = false;
   writeMarks(ctx, state, before, book);
   book.event(state.node.name, { eventType: 'Warning', reason: 'DriftSuspected', message: `${signals.suspect}; re-installing to repair or prove it` });
-}
-
-/** The in-progress record saying whether its Job's Pod is stuck (and no longer, once it moves). */
-function withStuck(record: NodeShimRecord, stuck: string | undefined): NodeShimRecord {
-  if (record.stuck === stuck) return record;
-  const { stuck: _was, ...rest } = record;
-  return stuck ? { ...rest, stuck: redactSecrets(stuck) } : rest;
-}
-
-/**
- * The record a finished Job's outcome builds on. Work in progress is not written to the node
- * (pass.ts, recordToWrite), so for an install of another revision than the node's record it is
- * rebuilt here, as the Job's start planned it: a failure then still records the version, sha256
- * and containerd it was attempted with.
- */
-function attemptRecord(ctx: PassContext, state: NodeState, job: ObservedJob): NodeShimRecord | null {
-  if (job.action !== 'install' || state.current?.revision === job.revision) return state.current;
-  const desired = state.artifact?.revision === job.revision;
-  return inProgressRecord(
-    state.current,
-    {
-      action: 'install',
-      revision: job.revision,
-      version: desired ? ctx.shim.spec.version : undefined,
-      sha256: desired ? state.artifact?.sha256 : undefined,
-      containerd: containerdVersion(state.node.containerRuntimeVersion),
-    },
-    ctx.nowIso,
-  );
-}
-
-function byFinishTime(a: ObservedJob, b: ObservedJob): number {
-  return (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || byName(a.name, b.name);
-}
-
-/**
- * The record a finished Job leaves. An installation also holds the node's fingerprint and the
- * Job's uid, which marks the Job as recorded: it is not folded in twice while it stays.
- */
-function recordOfJob(node: ObservedNode, job: ObservedJob, record: NodeShimRecord | null): NodeShimRecord | null {
-  if (record?.state !== 'installed') return record;
-  return { ...record, ...nodeFingerprint(node), ...(job.uid ? { job: job.uid } : {}) };
-}
-
-/** The installation the node's record holds came from this Job. */
-function holdsJob(record: NodeShimRecord | null, job: ObservedJob): boolean {
-  return record?.state === 'installed' && job.uid !== undefined && record.job === job.uid;
-}
-
-/**
- * Per node: folds finished Jobs into the node's record, reflects a running Job, settles the ready
- * label, and writes the node when any of that changed. The successful Job whose installation the
- * record now holds stays (Kubernetes deletes it after its TTL, or admission does before the node's
- * next Job), so a rollout costs no deletion per node; the others are deleted: failures (removing
- * a failed node's annotation then retries it), uninstalls, Jobs a later one overtook. The write
- * comes before the deletions, so a crash in between replays the Job onto the same record.
- */
-function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, digest: EventDigest, outcomes: JobOutcomeCount[]): NodeState {
-  const observedRecord = parseNodeShimStatus(node.annotations?.[ctx.keys.status]);
-  const state = observedState(ctx, node, observedRecord);
-  const observed = { record: observedRecord, ready: state.ready };
-  const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
-  for (const job of finished) {
-    if (holdsJob(state.current, job)) continue;
-    const outcome = finishedJobOutcome(job, attemptRecord(ctx, state, job), ctx.nowIso);
-    state.current = recordOfJob(node, job, outcome.record);
-    // A failed install that left the previous version working keeps the label as it was.
-    const stillWorking = outcome.record?.state === 'failed' && Boolean(outcome.record.workingRevision);
-    state.ready = outcome.record?.state === 'installed' || (stillWorking && state.ready);
-    if (outcome.event) book.event(node.name, outcome.event);
-    // Failures are told on the Shim as they happen; successes by the rollout's milestones (shimEvents).
-    if (outcome.summary.eventType === 'Warning') digest.add(outcome.summary.eventType, outcome.summary.reason, outcome.summary.what, node.name);
-    outcomes.push({ job: job.name, node: node.name, action: job.action, outcome: outcome.outcome });
-  }
-  const running = jobs.filter((j) => j.phase === 'running').sort((a, b) => byName(a.name, b.name));
-  if (running.length > 0) {
-    state.busy = true;
-    const job = running[running.length - 1]!;
-    const wasStuck = state.current?.stuck;
-    state.current = withStuck(inProgressRecord(state.current, runningJobDetails(job, state.current), ctx.nowIso), job.stuck);
-    if (job.stuck && job.stuck !== wasStuck) {
-      book.event(node.name, { eventType: 'Warning', reason: 'InstallerStuck', message: `the installer Pod of ${job.name} on node ${node.name} cannot start: ${job.stuck}` });
-    }
-  }
-  if (ctx.actionable) state.ready = desiredReady(state.target, state.current, state.ready, ctx.shim.spec.runtimeClass?.handler);
-  writeMarks(ctx, state, observed, book);
-  for (const job of finished) {
-    if (holdsJob(state.current, job)) state.heldJob = job;
-    else book.write(node.name, deleteJobAction(job));
-  }
-  return state;
 }
 
 function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: RolloutBudget, runtimeClassConflict: string | undefined): ShimStatus {
