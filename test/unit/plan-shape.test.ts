@@ -80,6 +80,18 @@ describe('applying a plan', () => {
     expect(applied).not.toContain('updateStatus');
     expect(counted.sort()).toEqual(['job-0', 'job-2']);
   });
+
+  it('counts a Job once its node record is written, even when a later write of the node fails', async () => {
+    const counted: string[] = [];
+    const run = applyPlan(shapeOf(2), {
+      apply: async (action) => {
+        if (action.type === 'deleteJob' && action.name === 'job-1') throw new Error('boom');
+      },
+      recorded: (outcome) => counted.push(outcome.job),
+    });
+    await expect(run).rejects.toThrow('boom');
+    expect(counted.sort()).toEqual(['job-0', 'job-1']);
+  });
 });
 
 describe('rollout Events on the Shim', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { statusAnnotationKey } from '../../src/api/names.ts';
 import { FakeCluster, makeNode, makeShim, ofType } from './planner-fixtures.ts';
 
 // A successful install Job is recorded on its node (the record holds the Job's uid) and left for
@@ -90,5 +91,7 @@ describe('a recorded install Job left for its TTL', () => {
     expect(cluster.record('node-a')).toMatchObject({ state: 'failed' });
     expect(cluster.record('node-a')).not.toHaveProperty('job');
     expect(ofType(recorded.actions, 'deleteJob').map((a) => a.name)).toEqual([failed.name]);
+    delete cluster.nodes.get('node-a')!.annotations![statusAnnotationKey('spin')];
+    expect(ofType(cluster.step().actions, 'createJob').map((j) => j.jobName)).toEqual([failed.name]);
   });
 });

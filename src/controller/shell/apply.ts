@@ -232,9 +232,18 @@ export async function applyPlan(plan: Plan, steps: PlanSteps): Promise<void> {
   const outcomesOfNode = Map.groupBy(plan.outcomes, (outcome) => outcome.node);
   const failures: unknown[] = [];
   await forEachLimited(plan.nodes, NODE_WRITE_CONCURRENCY, async (work: NodeWork) => {
+    // The node's outcomes are recorded once its record is written (its patch), or its work is done.
+    let outcomes = outcomesOfNode.get(work.node) ?? [];
+    const recorded = () => {
+      for (const outcome of outcomes) steps.recorded(outcome);
+      outcomes = [];
+    };
     try {
-      for (const action of work.actions) await steps.apply(action);
-      for (const outcome of outcomesOfNode.get(work.node) ?? []) steps.recorded(outcome);
+      for (const action of work.actions) {
+        await steps.apply(action);
+        if (action.type === 'patchNode') recorded();
+      }
+      recorded();
     } catch (error) {
       failures.push(error);
     }
