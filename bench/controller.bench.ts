@@ -59,7 +59,7 @@ const MAX_UPDATE: number | string = /^\d+$/.test(process.env['BENCH_MAX_UPDATE']
 const JOB_DELAY_MS = Number(process.env['BENCH_JOB_DELAY_MS'] ?? 50);
 const ROLLOUT_TIMEOUT_MS = Number(process.env['BENCH_ROLLOUT_TIMEOUT_SECONDS'] ?? 900) * 1000;
 const CREATE_CONCURRENCY = Number(process.env['BENCH_CREATE_CONCURRENCY'] ?? 32);
-/** How long the Jobs' clean-up is watched after the rollout (the rest stays through the steady window). */
+/** How long the Jobs' clean-up is watched after the rollout (the rest stays through the steady window; 0: no clean-up). */
 const CLEANUP_WINDOW_MS = Number(process.env['BENCH_CLEANUP_SECONDS'] ?? 120) * 1000;
 const AUDIT = process.env['BENCH_AUDIT'] !== '0';
 const CPU_PROF = process.env['BENCH_CPU_PROF'] === '1';
@@ -635,7 +635,7 @@ async function runSize(n: number): Promise<Result> {
 
     // Clean-up: the Jobs left for their TTL go (the agent deletes them as the TTL-after-finished
     // controller would); the controller watches them go, and must not write.
-    if (rolledOut) {
+    if (rolledOut && CLEANUP_WINDOW_MS > 0) {
       agent.releaseTtl();
       const cleanupStart = Date.now();
       const cleanupCpuBefore = procFigures(ctl.child.pid)?.cpuMs ?? 0;
