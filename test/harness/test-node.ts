@@ -72,8 +72,9 @@ export interface TestNodeAgent {
 }
 
 export const JOB_TRACKING_FINALIZER = 'batch.kubernetes.io/job-tracking';
-/** kube-controller-manager's --concurrent-ttl-after-finished-syncs default. */
+/** kube-controller-manager's --concurrent-ttl-after-finished-syncs and --concurrent-gc-syncs defaults. */
 const TTL_WORKERS = 5;
+const GC_WORKERS = 20;
 const DEFAULT_CONTAINERD = '1.7.24';
 
 export const succeedAlways: Behaviour = () => ({ outcome: 'succeed' });
@@ -143,6 +144,9 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
   const expiring = new Map<string, NodeJS.Timeout>();
   const ttlDue: V1Job[] = [];
   let ttlWorkers = 0;
+  const collectQueue = new Map<string, V1Job>();
+  const collecting = new Set<string>();
+  let gcWorkers = 0;
   let deleted = 0;
   /** Finished Jobs and when they finished (ms), while TTLs are held. */
   const held = new Map<string, { job: V1Job; finishedMs: number }>();
@@ -322,6 +326,34 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
     errors.push(error instanceof Error ? error : new Error(String(error)));
   }
 
+  /**
+   * Collects a deleted Job's Pods, GC_WORKERS Jobs at a time and each Job once at a time (its
+   * updates while it goes ask again), as the garbage collector's workers do: thousands of Jobs
+   * going at once must not put thousands of requests in flight.
+   */
+  function collectLater(job: V1Job): void {
+    const uid = job.metadata!.uid!;
+    if (!collectQueue.has(uid)) collectQueue.set(uid, job);
+    collectNext();
+  }
+
+  function collectNext(): void {
+    for (const [uid, job] of collectQueue) {
+      if (gcWorkers >= GC_WORKERS || stopped) return;
+      if (collecting.has(uid)) continue;
+      collectQueue.delete(uid);
+      collecting.add(uid);
+      gcWorkers++;
+      void collect(job)
+        .catch((e: unknown) => record(e))
+        .finally(() => {
+          collecting.delete(uid);
+          gcWorkers--;
+          collectNext();
+        });
+    }
+  }
+
   /** The TTL-after-finished controller's part: a finished Job goes ttlSecondsAfterFinished later, that very Job only. */
   function expireAfterTtl(job: V1Job, finishedMs = Date.now()): void {
     const uid = job.metadata!.uid!;
@@ -357,7 +389,7 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
     const uid = job.metadata?.uid;
     if (!uid || stopped) return;
     if (job.metadata?.deletionTimestamp) {
-      void collect(job).catch((e: unknown) => record(e));
+      collectLater(job);
       return;
     }
     const finished = job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
@@ -385,7 +417,7 @@ export async function startTestNodeAgent(kubeconfigPath: string, namespace: stri
     expiring.delete(job.metadata.uid);
     held.delete(job.metadata.uid);
     deleted++;
-    void collect(job).catch((e: unknown) => record(e));
+    collectLater(job);
   });
   informer.on('error', () => {
     // The informer stops on errors (a watch the apiserver closed, ...): start it again.
