@@ -184,7 +184,7 @@ describe('the Helm chart', () => {
       const pod = job.spec!.template.spec!;
       const container = pod.containers[0]!;
       expect(job.metadata!.namespace).toBe('shimkeeper-ops');
-      expect(job.spec).toMatchObject({ activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 600, backoffLimit: 1 });
+      expect(job.spec).toMatchObject({ activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 1200, backoffLimit: 1 });
       expect(pod).toMatchObject({ priorityClassName: 'shimkeeper-installer', imagePullSecrets: [{ name: 'regcred' }, { name: 'mirror-pull' }] });
       expect(pod.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'wasm', effect: 'NoExecute' }]);
       expect(container).toMatchObject({ image: 'registry.example/shimkeeper/installer@sha256:2222222222222222222222222222222222222222222222222222222222222222', imagePullPolicy: 'Always' });
