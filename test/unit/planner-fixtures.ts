@@ -98,6 +98,24 @@ export function expectIdle(result: FlatPlan): void {
   expect(result.requeueAfterMs).toBeUndefined();
 }
 
+const unchangedObjects = new Map<string, object>();
+
+/** One frozen object per content, as an informer's cache keeps an object until it changes. */
+function sameWhileUnchanged<T extends object>(object: T): T {
+  const key = JSON.stringify(object);
+  let same = unchangedObjects.get(key);
+  if (!same) {
+    if (unchangedObjects.size >= 100_000) unchangedObjects.clear();
+    unchangedObjects.set(key, (same = deepFreeze(structuredClone(object))));
+  }
+  return same as T;
+}
+
+function deepFreeze<T extends object>(object: T): T {
+  for (const value of Object.values(object)) if (value && typeof value === 'object') deepFreeze(value as object);
+  return Object.freeze(object);
+}
+
 /** An in-memory cluster: the planner's world, changed only through its actions and the test's hand. */
 export class FakeCluster {
   shim: Shim | null;
@@ -124,7 +142,7 @@ export class FakeCluster {
 
   plan(): FlatPlan {
     if (!this.shim) throw new Error('the Shim is gone');
-    return planFlat({
+    const input: PlannerInput = {
       shim: structuredClone(this.shim),
       nodes: [...this.nodes.values()].map((n) => structuredClone(n)),
       jobs: [...this.jobs.values()].map((j) => structuredClone(j)),
@@ -134,7 +152,12 @@ export class FakeCluster {
       reverifyAfterMs: this.reverifyAfterMs,
       ...(this.tellsStatusWrites && this.statusWrittenAt ? { statusWrittenAt: new Date(this.statusWrittenAt) } : {}),
       now: new Date(this.now),
-    });
+    };
+    const result = planFlat(input);
+    // The controller hands the planner the very same objects for what did not change since the
+    // last pass, and the planner remembers answers about them (node-jobs.ts): it must answer alike.
+    expect(planFlat({ ...input, nodes: input.nodes.map(sameWhileUnchanged), jobs: input.jobs.map(sameWhileUnchanged) }), 'a plan from reused objects').toEqual(result);
+    return result;
   }
 
   apply(actions: PlannedAction[]): void {

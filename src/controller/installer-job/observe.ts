@@ -15,6 +15,11 @@ export function finishedConditions(job: V1Job): V1JobCondition[] {
   return (job.status?.conditions ?? []).filter((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
 }
 
+/** Whether the Job controller says the Job is complete or failed; asked of every cached Job on every pass, so without a copy. */
+export function jobFinished(job: V1Job): boolean {
+  return job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True') ?? false;
+}
+
 function jobPhase(job: V1Job): { phase: ObservedJob['phase']; finishedAt?: string; reason?: string } {
   const condition = finishedConditions(job)[0];
   if (!condition) return { phase: 'running' };
@@ -112,7 +117,7 @@ function jobView(job: V1Job): string {
  * its name to be free looks again by itself (NAME_CONFLICT_RETRY_MS).
  */
 export function jobDeletionMatters(job: V1Job): boolean {
-  return finishedConditions(job).length === 0;
+  return !jobFinished(job);
 }
 
 /** What observeJob reads of a Pod: a start under way, Running and the Job controller's finalizer removal are not among it. */

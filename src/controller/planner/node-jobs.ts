@@ -18,17 +18,23 @@ import type { EventDigest } from './event-digest.ts';
  * installed node) make this the longest list a pass reads.
  */
 export function deleteJobsOfGoneNodes(jobs: readonly ObservedJob[], liveNodes: readonly ObservedNode[], book: NodeWorkBook): Map<string, ObservedJob[]> {
-  const liveNames = new Set(liveNodes.map((n) => n.name));
   const jobsByNode = new Map<string, ObservedJob[]>();
-  const ofGoneNodes: ObservedJob[] = [];
   for (const job of jobs) {
     if (job.deleting) continue;
-    if (!liveNames.has(job.node)) ofGoneNodes.push(job);
-    else {
-      const ofNode = jobsByNode.get(job.node);
-      if (ofNode) ofNode.push(job);
-      else jobsByNode.set(job.node, [job]);
-    }
+    const ofNode = jobsByNode.get(job.node);
+    if (ofNode) ofNode.push(job);
+    else jobsByNode.set(job.node, [job]);
+  }
+  let nodesWithJobs = 0;
+  for (const node of liveNodes) if (jobsByNode.has(node.name)) nodesWithJobs++;
+  // Every node with a Job is live, as on nearly every pass: nothing to look for.
+  if (nodesWithJobs === jobsByNode.size) return jobsByNode;
+  const liveNames = new Set(liveNodes.map((n) => n.name));
+  const ofGoneNodes: ObservedJob[] = [];
+  for (const [node, ofNode] of jobsByNode) {
+    if (liveNames.has(node)) continue;
+    ofGoneNodes.push(...ofNode);
+    jobsByNode.delete(node);
   }
   for (const job of ofGoneNodes.sort((a, b) => byName(a.name, b.name))) book.write(job.node, deleteJobAction(job));
   return jobsByNode;
@@ -104,6 +110,41 @@ function holdsJob(record: NodeShimRecord | null, job: ObservedJob): boolean {
 }
 
 /**
+ * A node's state after its Jobs' phase, kept while nothing it depends on changes: the node and its
+ * Jobs (the controller observes each cached object once, so an unchanged one is the same object
+ * pass after pass) and the Shim (PassContext.nodeViewKey). Kept only for a node that is settled: no
+ * Job runs on it and the phase had nothing to write or tell about it, which is most of a fleet on
+ * every pass of a rollout. Its copy is handed out, as the later phases change the state they get.
+ */
+interface SettledNode {
+  nodeViewKey: string;
+  jobs: readonly ObservedJob[];
+  state: Readonly<NodeState>;
+}
+const settledNodes = new WeakMap<ObservedNode, Map<string, SettledNode>>();
+
+function sameJobs(a: readonly ObservedJob[], b: readonly ObservedJob[]): boolean {
+  return a.length === b.length && a.every((job, i) => job === b[i]);
+}
+
+/** recordFinishedJobs, answered from the node's last pass when it was settled and nothing changed since. */
+export function nodeState(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, digest: EventDigest, outcomes: JobOutcomeCount[]): NodeState {
+  const ofShims = settledNodes.get(node);
+  const settled = ofShims?.get(ctx.shimName);
+  if (settled && settled.nodeViewKey === ctx.nodeViewKey && sameJobs(settled.jobs, jobs)) return { ...settled.state };
+  const outcomesBefore = outcomes.length;
+  const state = recordFinishedJobs(ctx, node, jobs, book, digest, outcomes);
+  if (state.busy || outcomes.length !== outcomesBefore || book.has(node.name)) {
+    ofShims?.delete(ctx.shimName);
+    return state;
+  }
+  const entry: SettledNode = { nodeViewKey: ctx.nodeViewKey, jobs, state: { ...state } };
+  if (ofShims) ofShims.set(ctx.shimName, entry);
+  else settledNodes.set(node, new Map([[ctx.shimName, entry]]));
+  return state;
+}
+
+/**
  * Per node: folds finished Jobs into the node's record, reflects a running Job, settles the ready
  * label, and writes the node when any of that changed. The successful Job whose installation the
  * record now holds stays (Kubernetes deletes it after its TTL, or admission does before the node's
@@ -111,11 +152,11 @@ function holdsJob(record: NodeShimRecord | null, job: ObservedJob): boolean {
  * a failed node's annotation then retries it), uninstalls, Jobs a later one overtook. The write
  * comes before the deletions, so a crash in between replays the Job onto the same record.
  */
-export function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, digest: EventDigest, outcomes: JobOutcomeCount[]): NodeState {
+function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, digest: EventDigest, outcomes: JobOutcomeCount[]): NodeState {
   const observedRecord = parseNodeShimStatus(node.annotations?.[ctx.keys.status]);
   const state = observedState(ctx, node, observedRecord);
   const observed = { record: observedRecord, ready: state.ready };
-  const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
+  const finished = jobs.length === 0 ? jobs : jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
   for (const job of finished) {
     if (holdsJob(state.current, job)) continue;
     const outcome = finishedJobOutcome(job, attemptRecord(ctx, state, job), ctx.nowIso);
@@ -128,7 +169,7 @@ export function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: O
     if (outcome.summary.eventType === 'Warning') digest.add(outcome.summary.eventType, outcome.summary.reason, outcome.summary.what, node.name);
     outcomes.push({ job: job.name, node: node.name, action: job.action, outcome: outcome.outcome });
   }
-  const running = jobs.filter((j) => j.phase === 'running').sort((a, b) => byName(a.name, b.name));
+  const running = jobs.length === 0 ? jobs : jobs.filter((j) => j.phase === 'running').sort((a, b) => byName(a.name, b.name));
   if (running.length > 0) {
     state.busy = true;
     const job = running[running.length - 1]!;

@@ -43,7 +43,10 @@ export function failuresAt(previous: NodeShimRecord | null, revision: string | u
 /** Builds a record without absent fields, so records compare and serialise alike however built. */
 export function makeRecord(fields: NodeShimRecord): NodeShimRecord {
   const record: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) if (value !== undefined && value !== '' && value !== 0) record[key] = value;
+  for (const key in fields) {
+    const value = (fields as unknown as Record<string, unknown>)[key];
+    if (value !== undefined && value !== '' && value !== 0) record[key] = value;
+  }
   return record as unknown as NodeShimRecord;
 }
 

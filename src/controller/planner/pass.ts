@@ -30,6 +30,11 @@ export interface PassContext {
   blocked?: Block;
   /** The artifact for a platform, resolved once per pass (every node of a platform gets the same). */
   artifactFor: (platform: NodePlatform) => ArtifactResolution;
+  /**
+   * Everything about the Shim that a node's observed state depends on (node-jobs.ts): two passes
+   * with the same key see a node they observe alike in the same state.
+   */
+  nodeViewKey: string;
 }
 
 export function passContext(input: Pick<PlannerInput, 'shim' | 'now' | 'otherShims' | 'allowedArtifactLocations'>): PassContext {
@@ -58,6 +63,7 @@ export function passContext(input: Pick<PlannerInput, 'shim' | 'now' | 'otherShi
     specErrors,
     valid,
     actionable: valid || deleting,
+    nodeViewKey: JSON.stringify([shim.metadata.name, deleting, valid, shim.spec]),
   };
 }
 
@@ -178,6 +184,11 @@ export class NodeWorkBook {
     let entry = this.byNode.get(node);
     if (!entry) this.byNode.set(node, (entry = { writes: [], events: [] }));
     return entry;
+  }
+
+  /** Whether anything was booked for the node so far. */
+  has(node: string): boolean {
+    return this.byNode.has(node);
   }
 
   write(node: string, action: NodeAction | null): void {

@@ -46,7 +46,7 @@ import { computeStatus, progressOnly, STATUS_PROGRESS_INTERVAL_MS, statusDiffers
 import { describeNoTargets } from './targeting.ts';
 import { driftSignals } from './drift.ts';
 import { EventDigest } from './event-digest.ts';
-import { deleteJobsOfGoneNodes, recordFinishedJobs } from './node-jobs.ts';
+import { deleteJobsOfGoneNodes, nodeState } from './node-jobs.ts';
 
 export function plan(input: PlannerInput): Plan {
   const ctx = passContext(input);
@@ -60,7 +60,7 @@ export function plan(input: PlannerInput): Plan {
   const jobsByNode = deleteJobsOfGoneNodes(input.jobs, liveNodes, book);
   const outcomes: JobOutcomeCount[] = [];
   const digest = new EventDigest();
-  const nodes = liveNodes.map((node) => recordFinishedJobs(ctx, node, jobsByNode.get(node.name) ?? [], book, digest, outcomes));
+  const nodes = liveNodes.map((node) => nodeState(ctx, node, jobsByNode.get(node.name) ?? [], book, digest, outcomes));
   for (const state of nodes) noticeDrift(ctx, state, input.reverifyAfterMs ?? 0, book, wake);
   const budget = rolloutBudget(ctx, nodes, input.clusterJobs);
   admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book);

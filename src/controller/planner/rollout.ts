@@ -42,12 +42,17 @@ export interface RolloutBudget {
  */
 export function rolloutBudget(ctx: PassContext, nodes: readonly NodeState[], clusterJobs?: PlannerInput['clusterJobs']): RolloutBudget {
   const strategy = effectiveRolloutStrategy(ctx.valid ? ctx.shim.spec : { ...ctx.shim.spec, rolloutStrategy: undefined });
-  const targets = nodes.filter((n) => n.target);
-  const managedCount = nodes.filter((n) => n.target || n.current !== null).length;
-  const failureBudget = resolveIntOrPercent(strategy.maxFailedNodes, targets.length);
-  const failedAtDesired = targets.filter(
-    (n) => n.artifact && n.current?.state === 'failed' && n.current.revision === n.artifact.revision,
-  ).length;
+  // Counted in one loop: every pass asks this of every node.
+  let targetCount = 0;
+  let managedCount = 0;
+  let failedAtDesired = 0;
+  for (const n of nodes) {
+    if (n.target || n.current !== null) managedCount++;
+    if (!n.target) continue;
+    targetCount++;
+    if (n.artifact && n.current?.state === 'failed' && n.current.revision === n.artifact.revision) failedAtDesired++;
+  }
+  const failureBudget = resolveIntOrPercent(strategy.maxFailedNodes, targetCount);
   const byStrategy = strategy.type === 'recreate' ? Number.POSITIVE_INFINITY : resolveIntOrPercent(strategy.maxUpdate, managedCount);
   // Whatever the strategy asks, the cluster holds at most clusterJobs.limit installer Jobs at once.
   const byCluster = clusterJobs ? Math.max(0, clusterJobs.limit - clusterJobs.runningForOtherShims) : Number.POSITIVE_INFINITY;
@@ -165,8 +170,10 @@ export function admit(
   wake: WakeUp,
   book: NodeWorkBook,
 ): void {
-  const takenJobNames = new Set(jobs.map((j) => j.name));
-  let inFlight = nodes.filter((n) => n.busy).length + candidates.filter((c) => c.holdsSlot).length;
+  let takenJobNames: Set<string> | undefined; // made once a candidate gets this far: most passes admit none
+  let inFlight = 0;
+  for (const n of nodes) if (n.busy) inFlight++;
+  for (const c of candidates) if (c.holdsSlot) inFlight++;
   for (const candidate of candidates) {
     if (!candidate.holdsSlot) {
       if (inFlight >= budget.maxInFlight) continue;
@@ -178,6 +185,7 @@ export function admit(
     // The node's previous Job, kept for its TTL, goes first: one Job per node. Deleted in the
     // background, its name is free at once (its Pods, found by the Job's uid, are not the new Job's).
     if (state.heldJob) book.write(node, deleteJobAction(state.heldJob));
+    takenJobNames ??= new Set(jobs.map((j) => j.name));
     if (takenJobNames.has(jobName) && jobName !== state.heldJob?.name) {
       // The previous Job of that name is being deleted; its slot stays reserved meanwhile.
       wake.noLaterThan(ctx.nowMs + NAME_CONFLICT_RETRY_MS);

@@ -116,31 +116,43 @@ interface NodeCounts {
   leftToUpdate: number;
 }
 
+/** In one loop over the nodes: every pass counts every node. */
 function countNodes(nodes: NodeOutcome[]): NodeCounts {
-  const targets = nodes.filter((n) => n.target);
-  const supported = targets.filter((n) => n.desiredRevision !== undefined);
-  const updatedCount = supported.filter(updated).length;
-  const failingAll = nodes
-    .filter(failing)
-    .map((n) => ({ node: n.name, message: redactSecrets(n.record?.message || 'failed') }))
-    .sort((a, b) => byName(a.node, b.node));
+  const targets: NodeOutcome[] = [];
+  const supported: NodeOutcome[] = [];
+  const unsupported: NodeOutcome[] = [];
+  const failingAll: FailingNode[] = [];
+  const suspect: FailingNode[] = [];
+  const stuck: FailingNode[] = [];
+  let updatedCount = 0;
+  let busy = 0;
+  let leftToUninstall = 0;
+  for (const n of nodes) {
+    if (n.target) {
+      targets.push(n);
+      if (n.unsupported !== undefined) unsupported.push(n);
+      if (n.desiredRevision !== undefined) supported.push(n);
+      if (updated(n)) updatedCount++;
+      if (n.record?.suspect) suspect.push({ node: n.name, message: redactSecrets(n.record.suspect) });
+    } else if (n.record !== null || n.ready) leftToUninstall++;
+    if (failing(n)) failingAll.push({ node: n.name, message: redactSecrets(n.record?.message || 'failed') });
+    if (n.busy) {
+      busy++;
+      if (n.record?.stuck) stuck.push({ node: n.name, message: redactSecrets(n.record.stuck) });
+    }
+  }
+  for (const list of [failingAll, suspect, stuck]) list.sort((a, b) => byName(a.node, b.node));
   return {
     targets,
-    unsupported: targets.filter((n) => n.unsupported !== undefined),
+    unsupported,
     supported,
     updated: updatedCount,
     failingAll,
     failingNodes: failingAll.slice(0, MAX_FAILING_NODES),
-    busy: nodes.filter((n) => n.busy).length,
-    suspect: nodes
-      .filter((n) => n.target && n.record?.suspect)
-      .map((n) => ({ node: n.name, message: redactSecrets(n.record!.suspect!) }))
-      .sort((a, b) => byName(a.node, b.node)),
-    stuck: nodes
-      .filter((n) => n.busy && n.record?.stuck)
-      .map((n) => ({ node: n.name, message: redactSecrets(n.record!.stuck!) }))
-      .sort((a, b) => byName(a.node, b.node)),
-    leftToUninstall: nodes.filter((n) => !n.target && (n.record !== null || n.ready)).length,
+    busy,
+    suspect,
+    stuck,
+    leftToUninstall,
     leftToUpdate: supported.length - updatedCount,
   };
 }

@@ -32,15 +32,25 @@ const CACHE_CATCH_UP_POLL_MS = 50;
 const AWAITING_RESULT_POLL_MS = 2_000;
 /**
  * Reconcile pacing: a Shim woken again is planned no sooner than this many times as long as its
- * last planning took (at most RECONCILE_HOLD_MAX_MS). During a rollout every Job and Pod change
- * wakes the Shim, and each plan reads every node: unpaced, a large fleet would replan back to back
- * and the controller's CPU would grow with the square of the fleet. Paced, planning takes at most
- * 1/(1+factor) of a core per busy Shim and batches more changes per plan; the added latency stays
- * a small multiple of the plan's own duration (about 0.5 s at 5,000 nodes). A factor of 60 halved
- * the plans of a 1,000-node rollout but, at 5,000 nodes, left installer slots idle for seconds
- * between reconciles (bench/controller.bench.ts).
+ * last planning took, nor sooner than its floor (RECONCILE_HOLD_PER_NODE_MS), and at most
+ * RECONCILE_HOLD_MAX_MS later. During a rollout every Job and Pod change wakes the Shim, and each plan
+ * reads every node: unpaced, a large fleet would replan back to back and the controller's CPU
+ * would grow with the square of the fleet. Paced, planning takes at most 1/(1+factor) of a core per
+ * busy Shim and batches more changes per plan; the added latency stays a small multiple of the
+ * plan's own duration (about 0.5 s at 5,000 nodes). A factor of 60 halved the plans of a
+ * 1,000-node rollout but, at 5,000 nodes, left installer slots idle for seconds between
+ * reconciles (bench/controller.bench.ts).
  */
 const RECONCILE_HOLD_FACTOR = 30;
+/**
+ * The floor of that hold, per node planned, up to a second: a busy Shim over N nodes is planned at
+ * most once every N ms (a few ms for a handful of nodes, once a second from 1,000 on), whatever
+ * this machine's speed makes of a plan's duration. At 1,000 nodes that is a third of the plans the
+ * factor alone gave (bench/controller.bench.ts), while an installer Job (tens of seconds on a real
+ * node) waits at most a second for its successor. A Shim woken after a quiet spell is planned at once.
+ */
+const RECONCILE_HOLD_PER_NODE_MS = 1;
+const RECONCILE_HOLD_FLOOR_MAX_MS = 1_000;
 const RECONCILE_HOLD_MAX_MS = 5_000;
 
 export interface ControllerOptions {
@@ -146,10 +156,10 @@ export class ShimController {
       const started = performance.now();
       const seconds = () => (performance.now() - started) / 1000;
       metrics.runtimeActiveWorkers.inc({ controller: CONTROLLER_NAME });
-      let planningMs = 0;
+      let hold = 0;
       try {
         const outcome = await this.reconcile(key);
-        planningMs = outcome.planningMs;
+        hold = reconcileHold(outcome);
         this.queue.forget(key);
         metrics.observeReconcile(outcome.requeued ? 'requeue_after' : 'success', seconds());
       } catch (error) {
@@ -159,25 +169,25 @@ export class ShimController {
         log.warn('reconcile failed', { shim: key, error: redactSecrets(describeApiError(error)), retryInMs: retryIn });
       } finally {
         metrics.runtimeActiveWorkers.dec({ controller: CONTROLLER_NAME });
-        this.queue.done(key, Math.min(RECONCILE_HOLD_MAX_MS, RECONCILE_HOLD_FACTOR * planningMs));
+        this.queue.done(key, hold);
       }
     }
   }
 
-  /** Returns how long planning took (ms), not counting the writes, and whether the Shim is looked at again later. */
-  private async reconcile(name: string): Promise<{ planningMs: number; requeued: boolean }> {
+  /** Returns how long planning took (ms), not counting the writes, over how many nodes, and whether the Shim is looked at again later. */
+  private async reconcile(name: string): Promise<ReconcileOutcome> {
     const { log, metrics, namespace } = this.options;
     const shim = this.caches!.shims.get(name) as unknown as Shim | undefined;
     if (!shim) {
       this.expectations.forget(name);
       this.statusWrittenAt.delete(name);
-      return { planningMs: 0, requeued: false };
+      return { planningMs: 0, nodesPlanned: 0, requeued: false };
     }
     if (!this.expectations.satisfied(name)) {
       // A coalescing watch may hold back the event of this controller's own write.
       for (const cache of Object.values(this.caches!)) (cache as CachedKind<KubernetesObject>).catchUp();
       this.queue.addAfter(name, CACHE_CATCH_UP_POLL_MS);
-      return { planningMs: 0, requeued: true };
+      return { planningMs: 0, nodesPlanned: 0, requeued: true };
     }
     const planningStart = performance.now();
     const planningCpu = process.cpuUsage();
@@ -212,7 +222,7 @@ export class ShimController {
       this.expectations.expect(name, writes);
     }
     if (result.requeueAfterMs !== undefined) this.queue.addAfter(name, result.requeueAfterMs);
-    return { planningMs, requeued: result.requeueAfterMs !== undefined };
+    return { planningMs, nodesPlanned: input.nodes.length, requeued: result.requeueAfterMs !== undefined };
   }
 
   /** The Shim's identity, bound once for the reconcile: its owner reference goes on its Jobs and RuntimeClass. */
@@ -234,6 +244,18 @@ export class ShimController {
     gauge.set({ shim, state: 'updated' }, status?.nodesUpdated ?? 0);
     gauge.set({ shim, state: 'failed' }, status?.nodesFailed ?? 0);
   }
+}
+
+interface ReconcileOutcome {
+  planningMs: number;
+  nodesPlanned: number;
+  requeued: boolean;
+}
+
+/** How long a reconciled Shim is not planned again, however soon it is woken (RECONCILE_HOLD_FACTOR). */
+export function reconcileHold({ planningMs, nodesPlanned }: Pick<ReconcileOutcome, 'planningMs' | 'nodesPlanned'>): number {
+  const floor = Math.min(RECONCILE_HOLD_FLOOR_MAX_MS, RECONCILE_HOLD_PER_NODE_MS * nodesPlanned);
+  return Math.min(RECONCILE_HOLD_MAX_MS, Math.max(RECONCILE_HOLD_FACTOR * planningMs, floor));
 }
 
 function describe(action: Record<string, unknown>): Record<string, unknown> {

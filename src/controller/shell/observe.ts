@@ -6,7 +6,7 @@ import type { ArtifactLocationPrefix } from '../../api/artifact-policy.ts';
 import type { Shim } from '../../api/shim.ts';
 import type { CachedKind } from '../../kube/informer.ts';
 import { installerJobIdentity } from '../installer-job/identity.ts';
-import { finishedConditions, JOB_UID_LABEL, observeJob } from '../installer-job/observe.ts';
+import { jobFinished, JOB_UID_LABEL, observeJob } from '../installer-job/observe.ts';
 import type { ObservedJob, ObservedNode, ObservedRuntimeClass, PlannerInput, SandboxFailure } from '../planner/model.ts';
 import { memoizeByObject } from '../planner/memo.ts';
 import { RUNTIME_CLASS_SHIM_LABEL } from '../planner/runtime-class.ts';
@@ -97,10 +97,12 @@ function observeJobOnce(job: V1Job, pods: readonly V1Pod[], now: Date): Observed
   return observed;
 }
 
+const NO_PODS: readonly V1Pod[] = Object.freeze([]);
+
 /** A Job neither complete nor failed, nor being deleted, holds a slot of the cluster-wide cap. */
 function jobRunning(job: V1Job): boolean {
   if (job.metadata?.deletionTimestamp) return false;
-  return finishedConditions(job).length === 0;
+  return !jobFinished(job);
 }
 
 /** Everything the planner needs about one Shim, from the caches. */
@@ -115,10 +117,16 @@ export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: stri
     else podsByJobUid.set(uid, [pod]);
   }
   const allJobs = caches.jobs.list(namespace);
-  const jobs = allJobs
-    .filter((job) => installerJobIdentity(job)?.shim === name)
-    .map((job) => observeJobOnce(job, podsByJobUid.get(job.metadata?.uid ?? '') ?? [], now))
-    .filter((job): job is ObservedJob => job !== null);
+  const jobs: ObservedJob[] = [];
+  let runningForOtherShims = 0;
+  for (const job of allJobs) {
+    if (installerJobIdentity(job)?.shim !== name) {
+      if (jobRunning(job)) runningForOtherShims++;
+      continue;
+    }
+    const observed = observeJobOnce(job, podsByJobUid.get(job.metadata?.uid ?? '') ?? NO_PODS, now);
+    if (observed) jobs.push(observed);
+  }
   const runtimeClasses = caches.runtimeclasses
     .list()
     .filter((rc) => rc.metadata?.labels?.[RUNTIME_CLASS_SHIM_LABEL] === name || rc.metadata?.name === shim.spec.runtimeClass?.name)
@@ -134,9 +142,6 @@ export function plannerInput(caches: ObservedCaches, shim: Shim, namespace: stri
   if (context.statusWrittenAt) input.statusWrittenAt = context.statusWrittenAt;
   if (context.shims) input.otherShims = context.shims.filter((other) => other.metadata.name !== name);
   if (context.allowedArtifactLocations?.length) input.allowedArtifactLocations = context.allowedArtifactLocations;
-  if (context.maxConcurrentJobs) {
-    const runningForOtherShims = allJobs.filter((job) => jobRunning(job) && installerJobIdentity(job)?.shim !== name).length;
-    input.clusterJobs = { limit: context.maxConcurrentJobs, runningForOtherShims };
-  }
+  if (context.maxConcurrentJobs) input.clusterJobs = { limit: context.maxConcurrentJobs, runningForOtherShims };
   return input;
 }
