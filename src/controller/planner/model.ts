@@ -13,6 +13,8 @@ export const FINALIZER = `${API_GROUP}/finalizer`;
 /**
  * Orders object names (DNS subdomains: lowercase letters, digits, `-` and `.`) as localeCompare
  * does for them, by code unit: plans list nodes and Jobs in this order, and every pass sorts them.
+ * The planner orders its other keys (platforms, revisions, RFC 3339 times) this way too: no
+ * localeCompare, which costs more and pages ICU's collation data (2 MB) into the controller.
  */
 export function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

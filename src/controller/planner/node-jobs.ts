@@ -92,7 +92,7 @@ function attemptRecord(ctx: PassContext, state: NodeState, job: ObservedJob): No
 }
 
 function byFinishTime(a: ObservedJob, b: ObservedJob): number {
-  return (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || byName(a.name, b.name);
+  return byName(a.finishedAt ?? '', b.finishedAt ?? '') || byName(a.name, b.name);
 }
 
 /**

@@ -2,7 +2,7 @@
 
 import { API_GROUP, readyLabelKey } from '../../api/names.ts';
 import type { Shim } from '../../api/shim.ts';
-import type { DesiredRuntimeClass, EmitEventAction, ObservedRuntimeClass, RuntimeClassAction } from './model.ts';
+import { byName, type DesiredRuntimeClass, type EmitEventAction, type ObservedRuntimeClass, type RuntimeClassAction } from './model.ts';
 
 /** Label on RuntimeClasses naming the Shim that manages them. */
 export const RUNTIME_CLASS_SHIM_LABEL = `${API_GROUP}/shim`;
@@ -96,7 +96,7 @@ export function planRuntimeClasses(shim: Shim, observed: ObservedRuntimeClass[],
   const owned = (rc: ObservedRuntimeClass) => ownedByShim(rc, shim);
   const remove = (rc: ObservedRuntimeClass): RuntimeClassAction => ({ type: 'deleteRuntimeClass', name: rc.name, ...(rc.uid ? { uid: rc.uid } : {}) });
   const actions: RuntimeClassPlan['actions'] = [];
-  const sorted = [...observed].sort((a, b) => a.name.localeCompare(b.name));
+  const sorted = [...observed].sort((a, b) => byName(a.name, b.name));
   if (deleting) return { actions: sorted.filter(owned).map(remove) };
 
   const desired = desiredRuntimeClass(shim);

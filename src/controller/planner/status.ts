@@ -162,7 +162,7 @@ function revisionsOf(supported: NodeOutcome[]): PlatformRevision[] {
   const revisionByPlatform = new Map<string, string>();
   for (const node of supported) revisionByPlatform.set(node.platform, node.desiredRevision!);
   return [...revisionByPlatform.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => byName(a, b))
     .map(([platform, revision]) => ({ platform, revision }));
 }
 
@@ -287,7 +287,7 @@ export function computeStatus(input: StatusInput): ShimStatus {
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)));
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => byName(a, b)));
     }
     return v;
   });

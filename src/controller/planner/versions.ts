@@ -6,6 +6,7 @@ import { MAX_VERSIONS, type VersionSummary } from '../../api/shim.ts';
 import { versionLabelValue } from './pass.ts';
 import { memoizeByObject } from './memo.ts';
 import type { NodeShimRecord } from './node-status.ts';
+import { byName } from './model.ts';
 import type { NodeOutcome } from './status.ts';
 
 interface Run {
@@ -71,6 +72,6 @@ export function versionsOf(nodes: readonly NodeOutcome[], desired: ReadonlySet<s
   }
   return [...tally.values()]
     .flatMap((byVersion) => [...byVersion.values()])
-    .sort((a, b) => Number(desired.has(b.revision)) - Number(desired.has(a.revision)) || newestFirst(a, b) || b.nodes - a.nodes || a.revision.localeCompare(b.revision))
+    .sort((a, b) => Number(desired.has(b.revision)) - Number(desired.has(a.revision)) || newestFirst(a, b) || b.nodes - a.nodes || byName(a.revision, b.revision))
     .slice(0, MAX_VERSIONS);
 }
