@@ -29,10 +29,12 @@ export function nodeFingerprint(node: ObservedNode): Pick<NodeShimRecord, 'bootI
   return { ...(node.bootID ? { bootID: node.bootID } : {}), ...(node.containerRuntimeVersion ? { runtime: node.containerRuntimeVersion } : {}) };
 }
 
-/** What, if anything, calls a node installed at the desired revision into question. */
+const NO_SIGNALS: DriftSignals = Object.freeze({});
+
+/** What, if anything, calls a node installed at the desired revision into question (every pass asks it of every node). */
 export function driftSignals(ctx: PassContext, state: NodeState, reverifyAfterMs: number, wake: WakeUp): DriftSignals {
   const record = state.current;
-  if (!state.target || !state.artifact || record?.state !== 'installed' || record.revision !== state.artifact.revision) return {};
+  if (!state.target || !state.artifact || record?.state !== 'installed' || record.revision !== state.artifact.revision) return NO_SIGNALS;
   const suspect = record.suspect ?? suspicion(ctx, state.node, record);
   if (suspect) return { suspect };
   const version = ctx.shim.spec.version;
@@ -42,7 +44,7 @@ export function driftSignals(ctx: PassContext, state: NodeState, reverifyAfterMs
     if (Number.isNaN(due) || due <= ctx.nowMs) return { recheck: 'periodic re-verification' };
     wake.noLaterThan(due);
   }
-  return {};
+  return NO_SIGNALS;
 }
 
 function suspicion(ctx: PassContext, node: ObservedNode, record: NodeShimRecord): string | undefined {

@@ -114,7 +114,8 @@ function holdsJob(record: NodeShimRecord | null, job: ObservedJob): boolean {
  * Jobs (the controller observes each cached object once, so an unchanged one is the same object
  * pass after pass) and the Shim (PassContext.nodeViewKey). Kept only for a node that is settled: no
  * Job runs on it and the phase had nothing to write or tell about it, which is most of a fleet on
- * every pass of a rollout. Its copy is handed out, as the later phases change the state they get.
+ * every pass of a rollout. The state is frozen and shared: a later phase that changes a node's
+ * state copies it first (pass.ts, ownState), so a pass makes no object for a node it leaves alone.
  */
 interface SettledNode {
   nodeViewKey: string;
@@ -131,14 +132,14 @@ function sameJobs(a: readonly ObservedJob[], b: readonly ObservedJob[]): boolean
 export function nodeState(ctx: PassContext, node: ObservedNode, jobs: ObservedJob[], book: NodeWorkBook, digest: EventDigest, outcomes: JobOutcomeCount[]): NodeState {
   const ofShims = settledNodes.get(node);
   const settled = ofShims?.get(ctx.shimName);
-  if (settled && settled.nodeViewKey === ctx.nodeViewKey && sameJobs(settled.jobs, jobs)) return { ...settled.state };
+  if (settled && settled.nodeViewKey === ctx.nodeViewKey && sameJobs(settled.jobs, jobs)) return settled.state as NodeState;
   const outcomesBefore = outcomes.length;
   const state = recordFinishedJobs(ctx, node, jobs, book, digest, outcomes);
   if (state.busy || outcomes.length !== outcomesBefore || book.has(node.name)) {
     ofShims?.delete(ctx.shimName);
     return state;
   }
-  const entry: SettledNode = { nodeViewKey: ctx.nodeViewKey, jobs, state: { ...state } };
+  const entry: SettledNode = { nodeViewKey: ctx.nodeViewKey, jobs, state: Object.freeze(state) };
   if (ofShims) ofShims.set(ctx.shimName, entry);
   else settledNodes.set(node, new Map([[ctx.shimName, entry]]));
   return state;

@@ -97,6 +97,15 @@ export interface NodeState {
   versionLabel?: string | null;
 }
 
+/**
+ * The node's state to change in this pass. A settled node's state is shared, frozen, between
+ * passes (node-jobs.ts): it is copied into the pass's list of nodes first.
+ */
+export function ownState(nodes: NodeState[], index: number): NodeState {
+  const state = nodes[index]!;
+  return Object.isFrozen(state) ? (nodes[index] = { ...state }) : state;
+}
+
 /** A node's record and labels as planned so far, to plan the next write from. */
 export function plannedMarks(state: NodeState): NodeMarks {
   return { record: state.current, ready: state.ready, ...(state.versionLabel !== undefined ? { versionLabel: state.versionLabel } : {}) };

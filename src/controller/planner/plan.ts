@@ -39,7 +39,7 @@ import {
   type PlannerInput,
   type ShimAction,
 } from './model.ts';
-import { NodeWorkBook, WakeUp, passContext, plannedMarks, writeMarks, type NodeState, type PassContext } from './pass.ts';
+import { NodeWorkBook, WakeUp, ownState, passContext, plannedMarks, writeMarks, type NodeState, type PassContext } from './pass.ts';
 import { admit, pickCandidates, rolloutBudget, type RolloutBudget } from './rollout.ts';
 import { planRuntimeClasses } from './runtime-class.ts';
 import { computeStatus, progressOnly, STATUS_PROGRESS_INTERVAL_MS, statusDiffers, type NodeOutcome } from './status.ts';
@@ -61,7 +61,7 @@ export function plan(input: PlannerInput): Plan {
   const outcomes: JobOutcomeCount[] = [];
   const digest = new EventDigest();
   const nodes = liveNodes.map((node) => nodeState(ctx, node, jobsByNode.get(node.name) ?? [], book, digest, outcomes));
-  for (const state of nodes) noticeDrift(ctx, state, input.reverifyAfterMs ?? 0, book, wake);
+  for (let i = 0; i < nodes.length; i++) noticeDrift(ctx, nodes, i, input.reverifyAfterMs ?? 0, book, wake);
   const budget = rolloutBudget(ctx, nodes, input.clusterJobs);
   admit(ctx, pickCandidates(ctx, nodes, budget, wake), nodes, input.jobs, budget, wake, book);
   const status = shimStatus(ctx, nodes, budget, setup.runtimeClassConflict);
@@ -94,11 +94,13 @@ function shimSetup(ctx: PassContext, runtimeClasses: ObservedRuntimeClass[]): { 
  * Marks a node suspected of drift (its ready label goes off, an Event says why, once) and notes a
  * re-check; the rollout phases then give either an install Job of the same revision.
  */
-function noticeDrift(ctx: PassContext, state: NodeState, reverifyAfterMs: number, book: NodeWorkBook, wake: WakeUp): void {
-  if (state.busy || !ctx.actionable || ctx.deleting) return;
-  const signals = driftSignals(ctx, state, reverifyAfterMs, wake);
-  if (signals.recheck) state.recheck = signals.recheck;
-  if (!signals.suspect || state.current?.suspect) return;
+function noticeDrift(ctx: PassContext, nodes: NodeState[], index: number, reverifyAfterMs: number, book: NodeWorkBook, wake: WakeUp): void {
+  const observed = nodes[index]!;
+  if (observed.busy || !ctx.actionable || ctx.deleting) return;
+  const signals = driftSignals(ctx, observed, reverifyAfterMs, wake);
+  if (signals.recheck) ownState(nodes, index).recheck = signals.recheck;
+  if (!signals.suspect || observed.current?.suspect) return;
+  const state = ownState(nodes, index);
   const before = plannedMarks(state);
   state.current = { ...state.current!, suspect: signals.suspect };
   state.ready = false;
@@ -107,16 +109,7 @@ function noticeDrift(ctx: PassContext, state: NodeState, reverifyAfterMs: number
 }
 
 function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: RolloutBudget, runtimeClassConflict: string | undefined): ShimStatus {
-  const outcomes: NodeOutcome[] = nodes.map((n) => {
-    const outcome: NodeOutcome = { name: n.node.name, target: n.target, platform: n.platform, record: n.current, ready: n.ready, busy: n.busy };
-    if (n.artifact) outcome.desiredRevision = n.artifact.revision;
-    if (ctx.shim.spec.version !== undefined) outcome.desiredVersion = ctx.shim.spec.version;
-    if (n.unsupported !== undefined) outcome.unsupported = n.unsupported;
-    // As this pass leaves it (a write may set or remove it), so replanning reports the same.
-    const versionLabel = n.versionLabel !== undefined ? n.versionLabel : n.node.labels?.[ctx.keys.version];
-    if (versionLabel) outcome.versionLabel = versionLabel;
-    return outcome;
-  });
+  const outcomes: NodeOutcome[] = nodes.map((n) => nodeOutcome(ctx, n));
   return computeStatus({
     generation: ctx.shim.metadata.generation ?? 0,
     observed: ctx.shim.status,
@@ -131,6 +124,24 @@ function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: Rollo
     ...(ctx.blocked ? { blocked: ctx.blocked } : {}),
     now: ctx.nowIso,
   });
+}
+
+/** What the status counts of a node, kept with a settled node's shared state (node-jobs.ts) for the Shim it was made for. */
+const settledOutcomes = new WeakMap<NodeState, { nodeViewKey: string; outcome: NodeOutcome }>();
+
+function nodeOutcome(ctx: PassContext, n: NodeState): NodeOutcome {
+  const shared = Object.isFrozen(n);
+  const known = shared ? settledOutcomes.get(n) : undefined;
+  if (known?.nodeViewKey === ctx.nodeViewKey) return known.outcome;
+  const outcome: NodeOutcome = { name: n.node.name, target: n.target, platform: n.platform, record: n.current, ready: n.ready, busy: n.busy };
+  if (n.artifact) outcome.desiredRevision = n.artifact.revision;
+  if (ctx.shim.spec.version !== undefined) outcome.desiredVersion = ctx.shim.spec.version;
+  if (n.unsupported !== undefined) outcome.unsupported = n.unsupported;
+  // As this pass leaves it (a write may set or remove it), so replanning reports the same.
+  const versionLabel = n.versionLabel !== undefined ? n.versionLabel : n.node.labels?.[ctx.keys.version];
+  if (versionLabel) outcome.versionLabel = versionLabel;
+  if (shared) settledOutcomes.set(n, { nodeViewKey: ctx.nodeViewKey, outcome: Object.freeze(outcome) });
+  return outcome;
 }
 
 /**

@@ -8,7 +8,7 @@ import { installerJobName } from '../installer-job/identity.ts';
 import { byName, deleteJobAction, type CreateJobAction, type ObservedJob, type PlannerInput } from './model.ts';
 import { containerdVersion, desiredReady, inProgressRecord, retryDueAt } from './node-plan.ts';
 import type { NodeShimRecord } from './node-status.ts';
-import { plannedMarks, writeMarks, type NodeState, type NodeWorkBook, type PassContext, type WakeUp } from './pass.ts';
+import { ownState, plannedMarks, writeMarks, type NodeState, type NodeWorkBook, type PassContext, type WakeUp } from './pass.ts';
 
 /** How soon to look again when a Job of the wanted name still exists (being deleted). */
 export const NAME_CONFLICT_RETRY_MS = 2_000;
@@ -66,6 +66,8 @@ export function rolloutBudget(ctx: PassContext, nodes: readonly NodeState[], clu
 
 export interface Candidate {
   state: NodeState;
+  /** The node's place in the pass's list of nodes, where its state is replaced if shared (pass.ts, ownState). */
+  index: number;
   action: JobAction;
   revision: string;
   /** Already counted in flight (marked installing/uninstalling, its Job lost): needs no new slot. */
@@ -92,7 +94,8 @@ function backingOff(record: NodeShimRecord, ctx: PassContext, wake: WakeUp): boo
 export function pickCandidates(ctx: PassContext, nodes: readonly NodeState[], budget: RolloutBudget, wake: WakeUp): Candidate[] {
   const candidates: Candidate[] = [];
   if (!ctx.actionable) return candidates;
-  for (const state of nodes) {
+  for (let index = 0; index < nodes.length; index++) {
+    const state = nodes[index]!;
     if (state.busy) continue;
     const current = state.current;
     const holdsSlot = inMotion(current);
@@ -104,15 +107,15 @@ export function pickCandidates(ctx: PassContext, nodes: readonly NodeState[], bu
       if (installedHere && !current.suspect && !state.recheck) continue;
       if (budget.paused || ctx.blocked) continue;
       if (installedHere) {
-        candidates.push({ state, action: 'install', revision, holdsSlot: false, rank: current.suspect ? 1 : 4, recheck: true });
+        candidates.push({ state, index, action: 'install', revision, holdsSlot: false, rank: current.suspect ? 1 : 4, recheck: true });
         continue;
       }
       const retry = current?.state === 'failed' && current.revision === revision;
       if (retry && backingOff(current, ctx, wake)) continue;
-      candidates.push({ state, action: 'install', revision, holdsSlot, rank: holdsSlot ? 0 : retry ? 3 : 2 });
+      candidates.push({ state, index, action: 'install', revision, holdsSlot, rank: holdsSlot ? 0 : retry ? 3 : 2 });
     } else if (current !== null) {
       if (current.state === 'failed' && backingOff(current, ctx, wake)) continue;
-      candidates.push({ state, action: 'uninstall', revision: current.revision ?? 'unknown', holdsSlot, rank: holdsSlot ? 0 : 1 });
+      candidates.push({ state, index, action: 'uninstall', revision: current.revision ?? 'unknown', holdsSlot, rank: holdsSlot ? 0 : 1 });
     }
   }
   return candidates.sort((a, b) => a.rank - b.rank || byName(a.state.node.name, b.state.node.name));
@@ -140,8 +143,9 @@ function createJobAction(ctx: PassContext, candidate: Candidate, jobName: string
 }
 
 /** Marks the node as worked on by the new Job, and writes that to the node if it changes anything. */
-function markStarted(ctx: PassContext, candidate: Candidate, book: NodeWorkBook): void {
-  const { state, action, revision } = candidate;
+function markStarted(ctx: PassContext, candidate: Candidate, nodes: NodeState[], book: NodeWorkBook): void {
+  const { action, revision } = candidate;
+  const state = ownState(nodes, candidate.index);
   const before = plannedMarks(state);
   state.current = inProgressRecord(
     before.record,
@@ -164,7 +168,7 @@ function markStarted(ctx: PassContext, candidate: Candidate, book: NodeWorkBook)
 export function admit(
   ctx: PassContext,
   candidates: readonly Candidate[],
-  nodes: readonly NodeState[],
+  nodes: NodeState[],
   jobs: readonly ObservedJob[],
   budget: RolloutBudget,
   wake: WakeUp,
@@ -192,6 +196,6 @@ export function admit(
       continue;
     }
     book.write(node, createJobAction(ctx, candidate, jobName));
-    markStarted(ctx, candidate, book);
+    markStarted(ctx, candidate, nodes, book);
   }
 }
