@@ -8,15 +8,15 @@
 // Usage: node bench/planner-rollout.bench.ts [nodes] [batch...] (default 1000, batches 5 20 80).
 
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
-import type { Shim } from '../src/api/shim.ts';
 import { installerJobIdentity } from '../src/controller/installer-job/identity.ts';
 import { JOB_UID_LABEL } from '../src/controller/installer-job/observe.ts';
 import { installerJob } from '../src/controller/installer-job/spec.ts';
-import { FINALIZER, type PlannedAction } from '../src/controller/planner/model.ts';
+import type { PlannedAction } from '../src/controller/planner/model.ts';
 import { redactRecord, serializeNodeShimStatus } from '../src/controller/planner/node-status.ts';
 import { plan } from '../src/controller/planner/plan.ts';
 import { plannerInput, type ObservedCaches } from '../src/controller/shell/observe.ts';
 import { slimJob, slimPod } from '../src/controller/shell/slim.ts';
+import { benchShim } from './planner-shim.ts';
 
 const NODES = Number(process.argv[2] ?? 1000);
 const BATCHES = process.argv.slice(3).map(Number).filter((n) => n > 0);
@@ -37,23 +37,8 @@ class Cache<T extends Named> {
   }
 }
 
-function shimOf(): Shim {
-  return {
-    apiVersion: 'runtime.shimkeeper.dev/v1alpha1',
-    kind: 'Shim',
-    metadata: { name: 'spin', uid: 'uid-spin', generation: 1, finalizers: [FINALIZER] },
-    spec: {
-      nodeSelector: { spin: 'true' },
-      version: '0.19.0',
-      fetchStrategy: { type: 'anonymousHttp', anonHttp: { location: 'https://example.com/containerd-shim-spin-v0.19.0.tar.gz', sha256: 'a'.repeat(64) } },
-      runtimeClass: { name: 'wasmtime-spin-v2', handler: 'spin' },
-      rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: '10%' } },
-    },
-  };
-}
-
 function rollout(batch: number): { passes: number; cpuMs: number; ready: number } {
-  let shim = shimOf();
+  let shim = benchShim();
   const nodes = new Cache<V1Node>();
   const jobs = new Cache<V1Job>();
   const pods = new Cache<V1Pod>();

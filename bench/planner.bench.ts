@@ -7,26 +7,15 @@
 
 import { resolveArtifact } from '../src/api/artifact.ts';
 import { readyLabelKey, statusAnnotationKey, versionLabelKey } from '../src/api/names.ts';
-import type { Shim } from '../src/api/shim.ts';
-import { FINALIZER, type ObservedJob, type ObservedNode, type PlannerInput } from '../src/controller/planner/model.ts';
+import type { ObservedJob, ObservedNode, PlannerInput } from '../src/controller/planner/model.ts';
 import { serializeNodeShimStatus } from '../src/controller/planner/node-status.ts';
 import { plan } from '../src/controller/planner/plan.ts';
+import { benchShim } from './planner-shim.ts';
 
 const SIZES = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const PASSES_PER_SIZE = 200_000;
 
-const shim: Shim = {
-  apiVersion: 'runtime.shimkeeper.dev/v1alpha1',
-  kind: 'Shim',
-  metadata: { name: 'spin', uid: 'uid-spin', generation: 1, finalizers: [FINALIZER] },
-  spec: {
-    nodeSelector: { spin: 'true' },
-    version: '0.19.0',
-    fetchStrategy: { type: 'anonymousHttp', anonHttp: { location: 'https://example.com/containerd-shim-spin-v0.19.0.tar.gz', sha256: 'a'.repeat(64) } },
-    runtimeClass: { name: 'wasmtime-spin-v2', handler: 'spin' },
-    rolloutStrategy: { type: 'rolling', rolling: { maxUpdate: '10%' } },
-  },
-};
+const shim = benchShim();
 
 function midRollout(size: number, now: Date): PlannerInput {
   const resolution = resolveArtifact(shim, { os: 'linux', arch: 'amd64' });
