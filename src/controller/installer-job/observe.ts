@@ -12,12 +12,16 @@ export const JOB_UID_LABEL = 'batch.kubernetes.io/controller-uid';
 
 /** The Job controller's terminal conditions that hold (Complete or Failed, status True), in order. */
 export function finishedConditions(job: V1Job): V1JobCondition[] {
-  return (job.status?.conditions ?? []).filter((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+  return (job.status?.conditions ?? []).filter(isFinishedCondition);
 }
 
 /** Whether the Job controller says the Job is complete or failed; asked of every cached Job on every pass, so without a copy. */
 export function jobFinished(job: V1Job): boolean {
-  return job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True') ?? false;
+  return job.status?.conditions?.some(isFinishedCondition) ?? false;
+}
+
+function isFinishedCondition(condition: V1JobCondition): boolean {
+  return (condition.type === 'Complete' || condition.type === 'Failed') && condition.status === 'True';
 }
 
 function jobPhase(job: V1Job): { phase: ObservedJob['phase']; finishedAt?: string; reason?: string } {

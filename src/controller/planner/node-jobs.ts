@@ -157,7 +157,7 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
   const observedRecord = parseNodeShimStatus(node.annotations?.[ctx.keys.status]);
   const state = observedState(ctx, node, observedRecord);
   const observed = { record: observedRecord, ready: state.ready };
-  const finished = jobs.length === 0 ? jobs : jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
+  const finished = jobs.filter((j) => j.phase !== 'running').sort(byFinishTime);
   for (const job of finished) {
     if (holdsJob(state.current, job)) continue;
     const outcome = finishedJobOutcome(job, attemptRecord(ctx, state, job), ctx.nowIso);
@@ -170,7 +170,7 @@ function recordFinishedJobs(ctx: PassContext, node: ObservedNode, jobs: Observed
     if (outcome.summary.eventType === 'Warning') digest.add(outcome.summary.eventType, outcome.summary.reason, outcome.summary.what, node.name);
     outcomes.push({ job: job.name, node: node.name, action: job.action, outcome: outcome.outcome });
   }
-  const running = jobs.length === 0 ? jobs : jobs.filter((j) => j.phase === 'running').sort((a, b) => byName(a.name, b.name));
+  const running = jobs.filter((j) => j.phase === 'running').sort((a, b) => byName(a.name, b.name));
   if (running.length > 0) {
     state.busy = true;
     const job = running[running.length - 1]!;

@@ -126,13 +126,16 @@ function shimStatus(ctx: PassContext, nodes: readonly NodeState[], budget: Rollo
   });
 }
 
-/** What the status counts of a node, kept with a settled node's shared state (node-jobs.ts) for the Shim it was made for. */
-const settledOutcomes = new WeakMap<NodeState, { nodeViewKey: string; outcome: NodeOutcome }>();
+/**
+ * What the status counts of a node, kept with a settled node's shared state (node-jobs.ts): that
+ * state is only handed out again to passes of the same Shim and spec, which make the same entry.
+ */
+const settledOutcomes = new WeakMap<NodeState, NodeOutcome>();
 
 function nodeOutcome(ctx: PassContext, n: NodeState): NodeOutcome {
   const shared = Object.isFrozen(n);
   const known = shared ? settledOutcomes.get(n) : undefined;
-  if (known?.nodeViewKey === ctx.nodeViewKey) return known.outcome;
+  if (known) return known;
   const outcome: NodeOutcome = { name: n.node.name, target: n.target, platform: n.platform, record: n.current, ready: n.ready, busy: n.busy };
   if (n.artifact) outcome.desiredRevision = n.artifact.revision;
   if (ctx.shim.spec.version !== undefined) outcome.desiredVersion = ctx.shim.spec.version;
@@ -140,7 +143,7 @@ function nodeOutcome(ctx: PassContext, n: NodeState): NodeOutcome {
   // As this pass leaves it (a write may set or remove it), so replanning reports the same.
   const versionLabel = n.versionLabel !== undefined ? n.versionLabel : n.node.labels?.[ctx.keys.version];
   if (versionLabel) outcome.versionLabel = versionLabel;
-  if (shared) settledOutcomes.set(n, { nodeViewKey: ctx.nodeViewKey, outcome: Object.freeze(outcome) });
+  if (shared) settledOutcomes.set(n, Object.freeze(outcome));
   return outcome;
 }
 

@@ -37,9 +37,9 @@ const AWAITING_RESULT_POLL_MS = 2_000;
  * reads every node: unpaced, a large fleet would replan back to back and the controller's CPU
  * would grow with the square of the fleet. Paced, planning takes at most 1/(1+factor) of a core per
  * busy Shim and batches more changes per plan; the added latency stays a small multiple of the
- * plan's own duration (about 0.5 s at 5,000 nodes). A factor of 60 halved the plans of a
- * 1,000-node rollout but, at 5,000 nodes, left installer slots idle for seconds between
- * reconciles (bench/controller.bench.ts).
+ * plan's own duration (about 2 s at 5,000 nodes in bench/controller.bench.ts). A factor of 60
+ * halved the plans of a 1,000-node rollout but, at 5,000 nodes, left installer slots idle for
+ * seconds between reconciles.
  */
 const RECONCILE_HOLD_FACTOR = 30;
 /**
@@ -252,7 +252,7 @@ interface ReconcileOutcome {
   requeued: boolean;
 }
 
-/** How long a reconciled Shim is not planned again, however soon it is woken (RECONCILE_HOLD_FACTOR). */
+/** How long a reconciled Shim is not planned again, however soon it is woken (see RECONCILE_HOLD_FACTOR and its floor). */
 export function reconcileHold({ planningMs, nodesPlanned }: Pick<ReconcileOutcome, 'planningMs' | 'nodesPlanned'>): number {
   const floor = Math.min(RECONCILE_HOLD_FLOOR_MAX_MS, RECONCILE_HOLD_PER_NODE_MS * nodesPlanned);
   return Math.min(RECONCILE_HOLD_MAX_MS, Math.max(RECONCILE_HOLD_FACTOR * planningMs, floor));
