@@ -5,6 +5,7 @@
 import type { V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
 import { parseInstallerResult } from '../../api/installer-contract.ts';
 import type { ObservedJob } from '../planner/model.ts';
+import { memoizeByObject } from '../planner/memo.ts';
 import { installerJobIdentity } from './identity.ts';
 
 /** Set by the Job controller on a Job's Pods; unlike the Job name it differs between retries. */
@@ -64,6 +65,7 @@ export function observeJob(job: V1Job, podsOfJob: readonly V1Pod[], now: Date = 
   const { phase, finishedAt, reason } = jobPhase(job);
   const observed: ObservedJob = { name: job.metadata?.name ?? '', node, action: identity.action, revision: identity.revision, phase };
   if (job.metadata?.uid) observed.uid = job.metadata.uid;
+  if (job.metadata?.creationTimestamp) observed.createdAt = new Date(job.metadata.creationTimestamp).toISOString();
   if (finishedAt) observed.finishedAt = finishedAt;
   if (job.metadata?.deletionTimestamp) observed.deleting = true;
   if (phase === 'running') {
@@ -137,10 +139,14 @@ function podView(pod: V1Pod): string {
 
 /** Whether a Job's update can change what the planner observes (a Job first seen always can). */
 export function jobChangeMatters(before: V1Job | undefined, after: V1Job): boolean {
-  return !before || jobView(before) !== jobView(after);
+  return !before || viewOfJob(before) !== viewOfJob(after);
 }
 
 /** Whether a Pod's update can change what the planner observes of its Job (a Pod first seen always can). */
 export function podChangeMatters(before: V1Pod | undefined, after: V1Pod): boolean {
-  return !before || podView(before) !== podView(after);
+  return !before || viewOfPod(before) !== viewOfPod(after);
 }
+
+// A cached object's view, worked out when it arrived and asked again as `before` of the next update.
+const viewOfJob = memoizeByObject(jobView);
+const viewOfPod = memoizeByObject(podView);

@@ -60,6 +60,8 @@ export interface ObservedJob {
   result?: JobResult | null;
   /** Why a finished Job failed when it left no result (e.g. `DeadlineExceeded: ...`). */
   error?: string;
+  /** RFC 3339 creation time (how long Jobs take paces the reconciles, shell/pacing.ts). */
+  createdAt?: string;
   /** RFC 3339 completion time of a finished Job. */
   finishedAt?: string;
   /** metadata.deletionTimestamp is set: the Job is going away and is ignored, but its name is taken. */

@@ -22,6 +22,7 @@ import { plan } from '../planner/plan.ts';
 import { applyAction, applyPlan, type ApplyContext, type ControllerWrite, type WrittenKind } from './apply.ts';
 import { CONTROLLER_NAME, type ControllerMetrics } from './metrics.ts';
 import { plannerInput } from './observe.ts';
+import { reconcileHold, typicalJobMs, type PlanningCost } from './pacing.ts';
 import { controllerWatches, type Caches } from './watches.ts';
 
 /** How long a reconcile waits for the caches to show this controller's own last writes. */
@@ -30,28 +31,6 @@ const READ_YOUR_WRITES_TIMEOUT_MS = 5_000;
 const CACHE_CATCH_UP_POLL_MS = 50;
 /** The Pod event normally wakes a Shim with a Job awaiting its result; this covers a Pod that never shows up. */
 const AWAITING_RESULT_POLL_MS = 2_000;
-/**
- * Reconcile pacing: a Shim woken again is planned no sooner than this many times as long as its
- * last planning took, nor sooner than its floor (RECONCILE_HOLD_PER_NODE_MS), and at most
- * RECONCILE_HOLD_MAX_MS later. During a rollout every Job and Pod change wakes the Shim, and each plan
- * reads every node: unpaced, a large fleet would replan back to back and the controller's CPU
- * would grow with the square of the fleet. Paced, planning takes at most 1/(1+factor) of a core per
- * busy Shim and batches more changes per plan; the added latency stays a small multiple of the
- * plan's own duration (about 2 s at 5,000 nodes in bench/controller.bench.ts). A factor of 60
- * halved the plans of a 1,000-node rollout but, at 5,000 nodes, left installer slots idle for
- * seconds between reconciles.
- */
-const RECONCILE_HOLD_FACTOR = 30;
-/**
- * The floor of that hold, per node planned, up to a second: a busy Shim over N nodes is planned at
- * most once every N ms (a few ms for a handful of nodes, once a second from 1,000 on), whatever
- * this machine's speed makes of a plan's duration. At 1,000 nodes that is a third of the plans the
- * factor alone gave (bench/controller.bench.ts), while an installer Job (tens of seconds on a real
- * node) waits at most a second for its successor. A Shim woken after a quiet spell is planned at once.
- */
-const RECONCILE_HOLD_PER_NODE_MS = 1;
-const RECONCILE_HOLD_FLOOR_MAX_MS = 1_000;
-const RECONCILE_HOLD_MAX_MS = 5_000;
 
 export interface ControllerOptions {
   client: KubeClient;
@@ -222,7 +201,7 @@ export class ShimController {
       this.expectations.expect(name, writes);
     }
     if (result.requeueAfterMs !== undefined) this.queue.addAfter(name, result.requeueAfterMs);
-    return { planningMs, nodesPlanned: input.nodes.length, requeued: result.requeueAfterMs !== undefined };
+    return { planningMs, nodesPlanned: input.nodes.length, typicalJobMs: typicalJobMs(input.jobs), requeued: result.requeueAfterMs !== undefined };
   }
 
   /** The Shim's identity, bound once for the reconcile: its owner reference goes on its Jobs and RuntimeClass. */
@@ -246,16 +225,8 @@ export class ShimController {
   }
 }
 
-interface ReconcileOutcome {
-  planningMs: number;
-  nodesPlanned: number;
+interface ReconcileOutcome extends PlanningCost {
   requeued: boolean;
-}
-
-/** How long a reconciled Shim is not planned again, however soon it is woken (see RECONCILE_HOLD_FACTOR and its floor). */
-export function reconcileHold({ planningMs, nodesPlanned }: Pick<ReconcileOutcome, 'planningMs' | 'nodesPlanned'>): number {
-  const floor = Math.min(RECONCILE_HOLD_FLOOR_MAX_MS, RECONCILE_HOLD_PER_NODE_MS * nodesPlanned);
-  return Math.min(RECONCILE_HOLD_MAX_MS, Math.max(RECONCILE_HOLD_FACTOR * planningMs, floor));
 }
 
 function describe(action: Record<string, unknown>): Record<string, unknown> {
