@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import Agent from 'undici/lib/dispatcher/agent.js';
 import type { ClusterAccess } from './cluster-access.ts';
 import type { ReadCoalescer } from './coalesced-reads.ts';
 import { memberToken, memberValue } from './raw-json.ts';
@@ -92,7 +93,7 @@ export class KubeClient {
   /** The JSON body of a successful call; an ApiError otherwise. */
   async call<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const response = await this.send(method, path, options);
-    const text = await response.body.text();
+    const text = response.body.toString('utf8');
     const body = text ? parseBody(text) : undefined;
     if (response.statusCode >= 300) throw new ApiError(method, path, response.statusCode, body);
     return body as T;
@@ -105,9 +106,8 @@ export class KubeClient {
    * server writes metadata first; a body it cannot read that way (not compact) is parsed.
    */
   async write(method: string, path: string, options: RequestOptions = {}): Promise<string | null> {
-    const response = await this.send(method, path, options);
-    const bytes = Buffer.from(await response.body.arrayBuffer());
-    if (response.statusCode >= 300) throw new ApiError(method, path, response.statusCode, parseBody(bytes.toString('utf8')));
+    const { statusCode, body: bytes } = await this.send(method, path, options);
+    if (statusCode >= 300) throw new ApiError(method, path, statusCode, parseBody(bytes.toString('utf8')));
     const version = memberValue(bytes, RESOURCE_VERSION);
     if (version) return version.toString('utf8');
     const body = parseBody(bytes.toString('utf8')) as { metadata?: { resourceVersion?: string } } | undefined;
@@ -128,11 +128,11 @@ export class KubeClient {
     return new Promise<void>((resolve, reject) => {
       let code = 0;
       const errorBody: Buffer[] = [];
-      let abortOnSignal: (() => void) | undefined;
+      let stopListening = () => {};
       const { coalescer } = options;
       const settle = (error?: Error) => {
         coalescer?.stop();
-        if (abortOnSignal) signal?.removeEventListener('abort', abortOnSignal);
+        stopListening();
         if (error) reject(error);
         else if (code >= 300) reject(new ApiError('GET', path, code, parseBody(Buffer.concat(errorBody).toString('utf8'))));
         else resolve();
@@ -140,12 +140,7 @@ export class KubeClient {
       this.watchDispatcher.dispatch(
         { origin: url.origin, path: url.pathname + url.search, method: 'GET', headers, bodyTimeout: options.idleTimeoutMs, headersTimeout: options.idleTimeoutMs },
         {
-          onRequestStart: (controller) => {
-            if (!signal) return;
-            abortOnSignal = () => controller.abort(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-            if (signal.aborted) abortOnSignal();
-            else signal.addEventListener('abort', abortOnSignal, { once: true });
-          },
+          onRequestStart: (controller) => void (stopListening = abortOn(signal, controller)),
           onResponseStart: (_controller, statusCode) => {
             code = statusCode;
             this.observe?.('GET', statusCode, url.host, (performance.now() - started) / 1000);
@@ -184,18 +179,38 @@ export class KubeClient {
     return { url, headers, body };
   }
 
-  private async send(method: string, path: string, options: RequestOptions): Promise<Dispatcher.ResponseData> {
+  /**
+   * One request and its whole response body, collected from undici's handler callbacks: no
+   * Readable stream, promise chain and ticks per response as undici's request() makes (each write
+   * of a rollout is one of these, two per node).
+   */
+  private send(method: string, path: string, options: RequestOptions): Promise<{ statusCode: number; body: Buffer }> {
     const { url, headers, body } = this.prepare(method, path, options);
+    const { signal } = options;
     const started = performance.now();
-    const response = await request(url, {
-      method: method as Dispatcher.HttpMethod,
-      headers,
-      body,
-      dispatcher: this.dispatcher,
-      signal: options.signal ?? null,
+    return new Promise((resolve, reject) => {
+      let statusCode = 0;
+      const chunks: Buffer[] = [];
+      let stopListening = () => {};
+      const settle = (error?: Error) => {
+        stopListening();
+        if (error) reject(error);
+        else resolve({ statusCode, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+      };
+      this.dispatcher.dispatch(
+        { origin: url.origin, path: url.pathname + url.search, method: method as Dispatcher.HttpMethod, headers, body: body ?? null },
+        {
+          onRequestStart: (controller) => void (stopListening = abortOn(signal, controller)),
+          onResponseStart: (_controller, code) => {
+            statusCode = code;
+            this.observe?.(method, code, url.host, (performance.now() - started) / 1000);
+          },
+          onResponseData: (_controller, chunk) => void chunks.push(chunk),
+          onResponseEnd: () => settle(),
+          onResponseError: (_controller, error) => settle(error),
+        },
+      );
     });
-    this.observe?.(method, response.statusCode, url.host, (performance.now() - started) / 1000);
-    return response;
   }
 
   private bearerToken(): string | undefined {
@@ -206,6 +221,18 @@ export class KubeClient {
     }
     return this.token.value;
   }
+}
+
+/** Aborts a request when `signal` does; returns what stops listening to it. */
+function abortOn(signal: AbortSignal | undefined, request: { abort(reason: Error): void }): () => void {
+  if (!signal) return () => {};
+  const abort = () => request.abort(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  if (signal.aborted) {
+    abort();
+    return () => {};
+  }
+  signal.addEventListener('abort', abort, { once: true });
+  return () => signal.removeEventListener('abort', abort);
 }
 
 /** A response body as JSON when it is JSON (the API's Status), else its text. */

@@ -1,14 +1,14 @@
 // KubeClient's write (the resourceVersion read from the response's bytes) and stream (a watch's
 // chunks straight from the HTTP parser, paused and resumed by a coalescer) against a local HTTP
 // server that answers as scripted.
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReadCoalescer } from '../../src/kube/coalesced-reads.ts';
 import { ApiError, KubeClient } from '../../src/kube/rest.ts';
 import { lineSplitter } from '../../src/kube/watch-stream.ts';
 
-type Route = (res: ServerResponse) => void | Promise<void>;
+type Route = (res: ServerResponse, req: IncomingMessage) => void | Promise<void>;
 
 describe('KubeClient', () => {
   const routes = new Map<string, Route>();
@@ -18,7 +18,7 @@ describe('KubeClient', () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       const route = routes.get(new URL(req.url!, 'http://x').pathname);
-      if (route) void route(res);
+      if (route) void route(res, req);
       else res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -52,6 +52,36 @@ describe('KubeClient', () => {
     expect((error as ApiError).message).toContain('AlreadyExists');
     const streamed = await client.stream('/conflict', { idleTimeoutMs: 5_000 }, () => {}).catch((e: unknown) => e);
     expect((streamed as ApiError).code).toBe(409);
+  });
+
+  it('reads a call\'s JSON body whole, however many chunks it comes in, and sends its body', async () => {
+    const items = Array.from({ length: 2_000 }, (_, i) => ({ metadata: { name: `node-${i}` } }));
+    routes.set('/chunked', async (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const text = JSON.stringify({ items });
+      for (let at = 0; at < text.length; at += 10_000) {
+        res.write(text.slice(at, at + 10_000));
+        await sleep(1);
+      }
+      res.end();
+    });
+    expect(await client.call<{ items: unknown[] }>('GET', '/chunked')).toEqual({ items });
+    routes.set('/echo', async (res, req) => {
+      let received = '';
+      for await (const chunk of req) received += (chunk as Buffer).toString('utf8');
+      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ received }));
+    });
+    expect(await client.call('POST', '/echo', { body: { spec: { x: 1 } } })).toEqual({ received: '{"spec":{"x":1}}' });
+    routes.set('/empty', (res) => void res.writeHead(200).end());
+    expect(await client.call('DELETE', '/empty')).toBeUndefined();
+  });
+
+  it('ends a call when its signal aborts', async () => {
+    routes.set('/hang', () => {});
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(new Error('stopping')), 100);
+    await expect(client.call('GET', '/hang', { signal: abort.signal })).rejects.toThrow('stopping');
+    await expect(client.call('GET', '/hang', { signal: AbortSignal.abort(new Error('stopped already')) })).rejects.toThrow('stopped already');
   });
 
   it('streams every line of a watch, paused between bursts, in order', async () => {
