@@ -1,7 +1,8 @@
 // status.versions: which revision (and version) how many target nodes run. Pure, like status.ts,
 // which puts it into the status it computes.
 
-import semver from 'semver';
+import rcompare from 'semver/functions/rcompare.js';
+import valid from 'semver/functions/valid.js';
 import { MAX_VERSIONS, type VersionSummary } from '../../api/shim.ts';
 import { versionLabelValue } from './pass.ts';
 import { memoizeByObject } from './memo.ts';
@@ -29,8 +30,8 @@ function runOf(record: NodeShimRecord): Run | undefined {
 }
 
 function newestFirst(a: VersionSummary, b: VersionSummary): number {
-  const [va, vb] = [semver.valid(a.version ?? '', { loose: true }), semver.valid(b.version ?? '', { loose: true })];
-  if (va && vb) return semver.rcompare(va, vb);
+  const [va, vb] = [valid(a.version ?? '', { loose: true }), valid(b.version ?? '', { loose: true })];
+  if (va && vb) return rcompare(va, vb);
   return va ? -1 : vb ? 1 : 0;
 }
 
