@@ -12,29 +12,21 @@ const READY_LABEL = new RegExp(`^(.+)\\.shim\\.${API_GROUP.replaceAll('.', '\\.'
 
 export interface ReadyInvariantWatch {
   violations: string[];
+  /** What the cluster looked like at the first violation (controller log, Jobs, events), to explain it. */
+  firstViolationContext?: string;
   samples(): number;
   pause(): void;
   resume(): void;
   stop(): Promise<void>;
 }
 
-export function watchReadyInvariant(cluster: TestCluster, intervalMs = 1_000): ReadyInvariantWatch {
-  const violations: string[] = [];
+export function watchReadyInvariant(cluster: TestCluster, explain: () => string, intervalMs = 1_000): ReadyInvariantWatch {
   let running = true;
   let paused = false;
   let samples = 0;
-  const loop = (async () => {
-    while (running) {
-      if (!paused) {
-        const problem = await sample(cluster).catch(() => undefined);
-        if (problem !== undefined) samples++;
-        if (problem) violations.push(`${new Date().toISOString()}: ${problem}`);
-      }
-      await sleep(intervalMs);
-    }
-  })();
-  return {
-    violations,
+  let loop: Promise<void> = Promise.resolve();
+  const watch: ReadyInvariantWatch = {
+    violations: [],
     samples: () => samples,
     pause: () => (paused = true),
     resume: () => (paused = false),
@@ -43,6 +35,20 @@ export function watchReadyInvariant(cluster: TestCluster, intervalMs = 1_000): R
       await loop;
     },
   };
+  loop = (async () => {
+    while (running) {
+      if (!paused) {
+        const problem = await sample(cluster).catch(() => undefined);
+        if (problem !== undefined) samples++;
+        if (problem) {
+          watch.violations.push(`${new Date().toISOString()}: ${problem}`);
+          watch.firstViolationContext ??= explain();
+        }
+      }
+      await sleep(intervalMs);
+    }
+  })();
+  return watch;
 }
 
 /** One look: '' when the invariant holds, a description when it does not; throws when containerd does not answer (restarting). */

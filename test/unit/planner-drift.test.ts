@@ -46,6 +46,41 @@ describe('drift', () => {
     expect(condition(cluster, 'Ready')?.status).toBe('True');
   });
 
+  it('a containerd restart is no drift: the kubelet reports containerd://Unknown while it cannot reach containerd', () => {
+    const cluster = settledCluster();
+    const node = cluster.nodes.get('node-a')!;
+    for (const reported of ['containerd://Unknown', 'containerd://1.7.24']) {
+      node.containerRuntimeVersion = reported;
+      expect(ofType(cluster.step().actions, 'createJob')).toEqual([]);
+      expect(cluster.ready('node-a')).toBe(true);
+    }
+    expect(cluster.events.filter((e) => e.reason === 'DriftSuspected')).toEqual([]);
+    expect(cluster.record('node-a')).toMatchObject({ runtime: 'containerd://1.7.24' });
+  });
+
+  it('an install proven while the kubelet reports containerd://Unknown records the containerd the installer proved it on', () => {
+    const cluster = new FakeCluster(makeShim(), [makeNode('node-a', { bootID: 'boot-1', containerRuntimeVersion: 'containerd://Unknown' })]);
+    cluster.settle();
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installed', containerd: '1.7.24', runtime: 'containerd://1.7.24' });
+    // The kubelet reaches containerd again and reports the same version: nothing changed.
+    cluster.nodes.get('node-a')!.containerRuntimeVersion = 'containerd://1.7.24';
+    expect(ofType(cluster.step().actions, 'createJob')).toEqual([]);
+    expect(cluster.ready('node-a')).toBe(true);
+    // A real upgrade still is drift.
+    cluster.nodes.get('node-a')!.containerRuntimeVersion = 'containerd://2.0.1';
+    expect(ofType(cluster.step().actions, 'createJob')).toHaveLength(1);
+    expect(cluster.ready('node-a')).toBe(false);
+  });
+
+  it('a record that holds containerd://Unknown (written before it was ignored) is no reason to suspect the node', () => {
+    const cluster = settledCluster();
+    const node = cluster.nodes.get('node-a')!;
+    const key = Object.keys(node.annotations ?? {}).find((k) => k.endsWith('/status'))!;
+    node.annotations = { ...node.annotations, [key]: JSON.stringify({ ...JSON.parse(node.annotations![key]!), runtime: 'containerd://Unknown' }) };
+    expect(ofType(cluster.step().actions, 'createJob')).toEqual([]);
+    expect(cluster.ready('node-a')).toBe(true);
+  });
+
   it('a sandbox failure from before the node was last proven, or for another handler, is not drift', () => {
     const cluster = settledCluster();
     cluster.nodes.get('node-a')!.sandboxFailures = [

@@ -5,7 +5,8 @@
 //
 // Suspicion (the ready label goes off until the node is proven again):
 // - the node rebooted (its boot ID changed): an OS whose /etc or /opt does not persist loses both;
-// - its container runtime changed: a containerd package upgrade may replace config.toml;
+// - its container runtime changed: a containerd package upgrade may replace config.toml (what the
+//   kubelet reports while containerd restarts, `containerd://Unknown`, is no change);
 // - the kubelet reported a pod sandbox it could not create through this Shim's handler after the
 //   node was last proven (FailedCreatePodSandBox naming the handler or the shim's binary).
 // Re-check without suspicion (the label stays): the Shim's version changed while the revision did
@@ -13,6 +14,7 @@
 
 import type { Shim } from '../../api/shim.ts';
 import type { ObservedNode } from './model.ts';
+import { knownRuntime } from './node-plan.ts';
 import { memoizeByObject, memoizeByString } from './memo.ts';
 import type { NodeShimRecord } from './node-status.ts';
 import type { NodeState, PassContext, WakeUp } from './pass.ts';
@@ -24,9 +26,14 @@ export interface DriftSignals {
   recheck?: string;
 }
 
-/** The node's identity as far as drift goes, recorded when an install is proven. */
-export function nodeFingerprint(node: ObservedNode): Pick<NodeShimRecord, 'bootID' | 'runtime'> {
-  return { ...(node.bootID ? { bootID: node.bootID } : {}), ...(node.containerRuntimeVersion ? { runtime: node.containerRuntimeVersion } : {}) };
+/**
+ * The node's identity as far as drift goes, recorded when an install is proven. While the kubelet
+ * cannot tell the runtime (it reports `containerd://Unknown` during a restart), the containerd the
+ * installer proved the install on stands in: the kubelet reports the same CRI version once it can.
+ */
+export function nodeFingerprint(node: ObservedNode, provenContainerd?: string): Pick<NodeShimRecord, 'bootID' | 'runtime'> {
+  const runtime = knownRuntime(node.containerRuntimeVersion) ?? (provenContainerd ? `containerd://${provenContainerd}` : undefined);
+  return { ...(node.bootID ? { bootID: node.bootID } : {}), ...(runtime ? { runtime } : {}) };
 }
 
 const NO_SIGNALS: DriftSignals = Object.freeze({});
@@ -49,9 +56,9 @@ export function driftSignals(ctx: PassContext, state: NodeState, reverifyAfterMs
 
 function suspicion(ctx: PassContext, node: ObservedNode, record: NodeShimRecord): string | undefined {
   if (record.bootID && node.bootID && node.bootID !== record.bootID) return `node ${node.name} rebooted since the shim was proven (boot ID changed)`;
-  if (record.runtime && node.containerRuntimeVersion && node.containerRuntimeVersion !== record.runtime) {
-    return `the container runtime on node ${node.name} changed from ${record.runtime} to ${node.containerRuntimeVersion}`;
-  }
+  const recorded = knownRuntime(record.runtime);
+  const reported = knownRuntime(node.containerRuntimeVersion);
+  if (recorded && reported && reported !== recorded) return `the container runtime on node ${node.name} changed from ${recorded} to ${reported}`;
   if (!node.sandboxFailures?.length) return undefined;
   const since = recordTime(record);
   const failure = node.sandboxFailures.find((f) => Date.parse(f.time) > since && sandboxFailureConcerns(f.message, ctx.shim));

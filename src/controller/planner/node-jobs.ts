@@ -101,7 +101,7 @@ function byFinishTime(a: ObservedJob, b: ObservedJob): number {
  */
 function recordOfJob(node: ObservedNode, job: ObservedJob, record: NodeShimRecord | null): NodeShimRecord | null {
   if (record?.state !== 'installed') return record;
-  return { ...record, ...nodeFingerprint(node), ...(job.uid ? { job: job.uid } : {}) };
+  return { ...record, ...nodeFingerprint(node, record.containerd), ...(job.uid ? { job: job.uid } : {}) };
 }
 
 /** The installation the node's record holds came from this Job. */

@@ -21,8 +21,18 @@ export function retryDueAt(failed: NodeShimRecord): number {
   return Number.isNaN(since) ? 0 : since + backoffMs(failed.failures ?? 1);
 }
 
+/**
+ * The container runtime a node reports, unless it is `<type>://Unknown`: what the kubelet reports
+ * while it cannot reach the runtime (a containerd restart under way, an installer's among them).
+ * That says nothing about which runtime runs there: neither a change (drift.ts) nor something to record.
+ */
+export function knownRuntime(reported: string | undefined): string | undefined {
+  return reported && !reported.endsWith('://Unknown') ? reported : undefined;
+}
+
 export function containerdVersion(runtime: string | undefined): string | undefined {
-  return runtime?.startsWith('containerd://') ? runtime.slice('containerd://'.length) : undefined;
+  const known = knownRuntime(runtime);
+  return known?.startsWith('containerd://') ? known.slice('containerd://'.length) : undefined;
 }
 
 /** Why a node can never run a containerd shim, before looking at artifacts. */
