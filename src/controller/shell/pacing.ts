@@ -5,6 +5,7 @@
 // flat as the fleet grows (bench/controller.bench.ts). A Shim woken after a quiet spell is planned
 // at once. Pure: the shell measures the plan and passes the Jobs it observed.
 
+import { memoizeByObject } from '../planner/memo.ts';
 import type { ObservedJob } from '../planner/model.ts';
 
 /**
@@ -51,11 +52,21 @@ export function reconcileHold({ planningMs, nodesPlanned, typicalJobMs }: Planni
 export function typicalJobMs(jobs: readonly ObservedJob[]): number | undefined {
   const durations: number[] = [];
   for (const job of jobs) {
-    if (job.phase === 'running' || !job.createdAt || !job.finishedAt) continue;
-    const ms = Date.parse(job.finishedAt) - Date.parse(job.createdAt);
-    if (ms >= 0) durations.push(ms);
+    if (job.phase === 'running') continue;
+    const ms = jobDurationMs(job);
+    if (ms !== undefined) durations.push(ms);
   }
   if (durations.length === 0) return undefined;
   durations.sort((a, b) => a - b);
   return durations[durations.length >> 1];
 }
+
+/**
+ * A finished Job's creation-to-finish time (ms). Every plan asks it of every finished Job left for
+ * its TTL, one per installed node; their observations are shared between plans (shell/observe.ts).
+ */
+const jobDurationMs = memoizeByObject((job: ObservedJob): number | undefined => {
+  if (!job.createdAt || !job.finishedAt) return undefined;
+  const ms = Date.parse(job.finishedAt) - Date.parse(job.createdAt);
+  return ms >= 0 ? ms : undefined;
+});
