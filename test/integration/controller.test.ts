@@ -61,7 +61,8 @@ beforeAll(async () => {
     return behaviour(job.spec?.template.spec?.nodeName ?? '', annotations[`${API_GROUP}/revision`] ?? env['URL'] ?? '', env);
   };
   agent = await startTestNodeAgent(server.kubeconfigPath, NAMESPACE, asked);
-  await startController('controller-a');
+  // At debug level: its reconciles are told (and the credentials test checks those lines too).
+  await startController('controller-a', { LOG_LEVEL: 'debug' });
 }, 600_000);
 
 afterAll(async () => {
@@ -156,6 +157,13 @@ describe('shimkeeper controller on a real API server', () => {
 
     const printed = kubectlFor(server)(['get', 'shims']);
     expect(printed).toMatch(/spin\s+wasm-spin\s+0\.19\.0\s+2\s+2/);
+
+    // LOG_LEVEL=debug tells each reconcile: over how many nodes, what it did, how long the Shim is held.
+    const reconciles = controllers[0]!.logs().split('\n').filter((line) => line.includes('"msg":"reconciled"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const ofSpin = reconciles.filter((r) => r['shim'] === 'spin' && !r['waitedForOwnWrites']);
+    const jobsCreated = ofSpin.reduce((sum, r) => sum + ((r['actions'] as Record<string, number> | undefined)?.['createJob'] ?? 0), 0);
+    expect(jobsCreated).toBe(2);
+    expect(ofSpin[0]).toMatchObject({ level: 'debug', nodes: 3, planningMs: expect.any(Number), holdMs: expect.any(Number) });
   });
 
   it('installs on a node that joins and uninstalls from one that stops being a target', async () => {

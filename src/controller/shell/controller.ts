@@ -17,7 +17,7 @@ import { WorkQueue } from '../../kube/workqueue.ts';
 import type { Logger } from '../../log.ts';
 import type { InstallerJobSettings } from '../installer-job/spec.ts';
 import { shimOwnerReference } from '../owner-reference.ts';
-import type { PlannedAction } from '../planner/model.ts';
+import type { Plan, PlannedAction } from '../planner/model.ts';
 import { plan } from '../planner/plan.ts';
 import { applyAction, applyPlan, type ApplyContext, type ControllerWrite, type WrittenKind } from './apply.ts';
 import { CONTROLLER_NAME, type ControllerMetrics } from './metrics.ts';
@@ -141,6 +141,7 @@ export class ShimController {
         hold = reconcileHold(outcome);
         this.queue.forget(key);
         metrics.observeReconcile(outcome.requeued ? 'requeue_after' : 'success', seconds());
+        log.debug('reconciled', { shim: key, ms: Math.round(seconds() * 1000), ...debugFields(outcome), holdMs: Math.round(hold) });
       } catch (error) {
         const retryIn = this.queue.addRateLimited(key);
         metrics.observeReconcile(apiStatus(error) === 409 ? 'conflict' : 'error', seconds());
@@ -166,7 +167,7 @@ export class ShimController {
       // A coalescing watch may hold back the event of this controller's own write.
       for (const cache of Object.values(this.caches!)) (cache as CachedKind<KubernetesObject>).catchUp();
       this.queue.addAfter(name, CACHE_CATCH_UP_POLL_MS);
-      return { planningMs: 0, nodesPlanned: 0, requeued: true };
+      return { planningMs: 0, nodesPlanned: 0, requeued: true, waitedForOwnWrites: true };
     }
     const planningStart = performance.now();
     const planningCpu = process.cpuUsage();
@@ -201,7 +202,7 @@ export class ShimController {
       this.expectations.expect(name, writes);
     }
     if (result.requeueAfterMs !== undefined) this.queue.addAfter(name, result.requeueAfterMs);
-    return { planningMs, nodesPlanned: input.nodes.length, typicalJobMs: typicalJobMs(input.jobs), requeued: result.requeueAfterMs !== undefined };
+    return { planningMs, nodesPlanned: input.nodes.length, typicalJobMs: typicalJobMs(input.jobs), requeued: result.requeueAfterMs !== undefined, actions: actionCounts(result) };
   }
 
   /** The Shim's identity, bound once for the reconcile: its owner reference goes on its Jobs and RuntimeClass. */
@@ -227,6 +228,25 @@ export class ShimController {
 
 interface ReconcileOutcome extends PlanningCost {
   requeued: boolean;
+  /** Not planned: the caches did not show this controller's last writes to the Shim's objects yet. */
+  waitedForOwnWrites?: boolean;
+  /** What the plan did, by action type (LOG_LEVEL=debug). */
+  actions?: Record<string, number>;
+}
+
+function actionCounts(plan: Plan): Record<string, number> {
+  const counts: Record<string, number> = {};
+  const count = (action: PlannedAction) => (counts[action.type] = (counts[action.type] ?? 0) + 1);
+  plan.before.forEach(count);
+  for (const work of plan.nodes) work.actions.forEach(count);
+  plan.after.forEach(count);
+  return counts;
+}
+
+/** A reconcile as LOG_LEVEL=debug tells it: what was planned, over how many nodes, in how long. */
+function debugFields(outcome: ReconcileOutcome): Record<string, unknown> {
+  if (outcome.waitedForOwnWrites) return { waitedForOwnWrites: true };
+  return { nodes: outcome.nodesPlanned, planningMs: Math.round(outcome.planningMs * 10) / 10, actions: outcome.actions, ...(outcome.requeued ? { requeued: true } : {}) };
 }
 
 function describe(action: Record<string, unknown>): Record<string, unknown> {
