@@ -149,6 +149,7 @@ export const INSTALLER_ERROR_CODES = {
   HandlerOverridden: { nodeIntact: true, meaning: 'containerd loaded another definition of the handler (a drop-in wins); rolled back or refused' },
   RuntimeOptionsUnsupported: { nodeIntact: true, meaning: 'this containerd cannot pass the runtime options to the shim; refused' },
   ConfigOverriddenByImport: { nodeIntact: true, meaning: 'an imported file replaces the CRI settings the stanza would go into; refused' },
+  Terminated: { nodeIntact: true, meaning: 'stopped by SIGTERM (its Pod deleted or evicted, its Job past its deadline) before the change was proven; rolled back' },
   RollbackFailed: { nodeIntact: false, meaning: 'the change failed and so did undoing it: containerd needs attention' },
   InternalError: { nodeIntact: false, meaning: 'the installer broke in an unforeseen way' },
 } as const satisfies Record<string, { nodeIntact: boolean; meaning: string }>;

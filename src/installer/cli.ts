@@ -9,6 +9,7 @@ import { parseInstallerArgs, USAGE, type InstallerOptions } from './options.ts';
 import { report } from './report.ts';
 import { INSTALLER_DEFAULTS, INSTALLER_FLAGS, type InstallerResult } from '../api/installer-contract.ts';
 import { redactSecrets } from '../api/redact.ts';
+import { requestTermination, terminationExitCode } from './termination.ts';
 import { uninstall } from './uninstall.ts';
 import { CHECKSUM_COMMAND, runChecksumCommand } from './checksum.ts';
 
@@ -52,6 +53,8 @@ function crashed(kind: string, error: unknown): void {
 }
 process.on('uncaughtException', (error) => crashed('uncaught exception', error));
 process.on('unhandledRejection', (reason) => crashed('unhandled rejection', reason));
+// Stop at the next step that may stop, roll back, report Terminated (termination.ts).
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => requestTermination(signal));
 
 async function status(options: InstallerOptions): Promise<InstallerResult> {
   const host = new Host(options.hostRoot);
@@ -91,8 +94,9 @@ async function main(argv: string[]): Promise<number> {
     // Every message passes through redaction: no URL's userinfo or query reaches a log or result.
     const message = redactSecrets(describeError(error));
     process.stderr.write(`shimkeeper-installer ${options.command} ${options.shim}: ${message}\n`);
-    await reportOnce({ ok: false, action: options.command, shim: options.shim, code, error: message }, 1);
-    return 1;
+    const exitCode = (code === 'Terminated' ? terminationExitCode() : undefined) ?? 1;
+    await reportOnce({ ok: false, action: options.command, shim: options.shim, code, error: message }, exitCode);
+    return exitCode;
   }
 }
 

@@ -9,6 +9,7 @@ import { EnvHttpProxyAgent, fetch, type Response } from 'undici';
 import { redactUrl } from '../api/redact.ts';
 import { describeError, InstallerError } from './errors.ts';
 import { describeFileType, type Host } from './host.ts';
+import { terminated, termination } from './termination.ts';
 
 // Downloads the shim artifact to a private file and hashes it on the way. Nothing on the host
 // changes here: the caller verifies the digest before it touches containerd's files.
@@ -98,10 +99,15 @@ class Deadline {
   private readonly url: string;
   private readonly ms: number;
 
+  /** A stop asked for (termination.ts) ends the download at once, as the deadline would. */
+  private readonly onTermination = () => this.controller.abort(termination.reason);
+
   constructor(url: string, ms: number) {
     this.url = url;
     this.ms = ms;
     this.timer = setTimeout(() => this.controller.abort(new Error(`the download deadline of ${formatSeconds(ms)} passed`)), ms);
+    if (termination.aborted) this.onTermination();
+    else termination.addEventListener('abort', this.onTermination, { once: true });
   }
 
   get signal(): AbortSignal {
@@ -119,9 +125,12 @@ class Deadline {
 
   clear(): void {
     clearTimeout(this.timer);
+    termination.removeEventListener('abort', this.onTermination);
   }
 
   error(attempts: number, lastError: unknown): InstallerError {
+    const stopped = terminated(`during the download of ${this.url}`);
+    if (stopped) return stopped;
     return new InstallerError(
       'DownloadFailed',
       `download of ${this.url} did not finish within its ${formatSeconds(this.ms)} deadline (--download-timeout) after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${reasonOf(lastError)}`,

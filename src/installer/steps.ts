@@ -3,9 +3,18 @@
 // the fault tests kill the CLI at every one of these points to prove a kill at any instant leaves
 // the node consistent. The lines never carry URLs or other inputs, only step names.
 
+import { throwIfTerminated } from './termination.ts';
+
 export const STEP_PREFIX = 'step: ';
 
+/**
+ * The steps after which a run finishes even when asked to stop (termination.ts): the change is
+ * proven, and recording it is quicker and safer than undoing it.
+ */
+const FINISHING_STEPS: ReadonlySet<string> = new Set(['record-state', 'collect-revisions', 'forget']);
+
 export async function step<T>(name: string, work: () => Promise<T> | T): Promise<T> {
+  if (!FINISHING_STEPS.has(name)) throwIfTerminated(`before the ${name} step`);
   process.stderr.write(`${STEP_PREFIX}${name} start\n`);
   const result = await work();
   process.stderr.write(`${STEP_PREFIX}${name} done\n`);

@@ -1,6 +1,7 @@
 import type { ShimActionResult } from '../api/installer-contract.ts';
 import { planUninstallConfig, readConfig, type PlannedConfig } from './containerd/config-file.ts';
 import { detectContainerd } from './containerd/detect.ts';
+import { InstallerError } from './errors.ts';
 import { Host } from './host.ts';
 import { withHostLock } from './host-lock.ts';
 import { forgetRevisionDirs, readHostState, recordedRevisionDirs, writeHostState, type HostState, type InstalledShim } from './host-state.ts';
@@ -25,7 +26,7 @@ export async function uninstall(options: InstallerOptions, seams: InstallerSeams
   return withHostLock(host, options.installDir, { waitMs: options.lockWaitMs }, async () => {
     const run = await prepare(options, host, seams);
     const { restarted, containerdVersion } = await changeNode(run).catch(async (error: unknown) => {
-      throw await run.undo.rollBack(error, 'UninstallFailed');
+      throw await run.undo.rollBack(error, error instanceof InstallerError && error.code === 'Terminated' ? 'Terminated' : 'UninstallFailed');
     });
     const { removed, retained } = await step('collect-revisions', () =>
       collectOldRevisions({ host, dirs: recordedRevisionDirs(run.state, options.shim), keep: null, procRoot: seams.procRoot }),

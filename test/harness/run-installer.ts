@@ -21,33 +21,30 @@ export function runInstaller(args: string[], env: Record<string, string> = {}): 
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
-      const lastLine = stdout.trim().split('\n').pop() ?? '';
-      let result: InstallerRun['result'];
-      try {
-        result = JSON.parse(lastLine) as InstallerRun['result'];
-      } catch {
-        reject(new Error(`installer printed no JSON result (exit ${code}):\n${stdout}\n${stderr}`));
-        return;
-      }
-      resolve({ code: code ?? -1, stdout, stderr, result });
+      const { result } = parsedResult(stdout);
+      if (result) resolve({ code: code ?? -1, stdout, stderr, result });
+      else reject(new Error(`installer printed no JSON result (exit ${code}):\n${stdout}\n${stderr}`));
     });
   });
 }
 
 export interface KilledRun {
-  /** True when the run was killed at the step line; false when it ended without printing it. */
+  /** True when the run was signalled at the step line; false when it ended without printing it. */
   killed: boolean;
   code: number | null;
   stdout: string;
   stderr: string;
+  /** The JSON result, when the run printed one (it does when it is asked to stop, not when it is killed). */
+  result?: InstallerRun['result'];
 }
 
 /**
- * Runs the installer CLI and SIGKILLs it the moment it prints `line` on stderr (the installer
- * logs `step: <name> start|done` for every step that reads or changes the node, steps.ts). The
- * kill lands a few milliseconds after the line: wherever the run got to in that time.
+ * Runs the installer CLI and sends it `signal` (SIGKILL unless told) the moment it prints `line` on
+ * stderr (the installer logs `step: <name> start|done` for every step that reads or changes the
+ * node, steps.ts). The signal lands a few milliseconds after the line: wherever the run got to in
+ * that time.
  */
-export function runInstallerKilledAt(args: string[], line: string, env: Record<string, string> = {}): Promise<KilledRun> {
+export function runInstallerKilledAt(args: string[], line: string, env: Record<string, string> = {}, signal: NodeJS.Signals = 'SIGKILL'): Promise<KilledRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -58,10 +55,18 @@ export function runInstallerKilledAt(args: string[], line: string, env: Record<s
       stderr += chunk.toString();
       if (!killed && stderr.split('\n').includes(line)) {
         killed = true;
-        child.kill('SIGKILL');
+        child.kill(signal);
       }
     });
     child.on('error', reject);
-    child.on('close', (code) => resolve({ killed, code, stdout, stderr }));
+    child.on('close', (code) => resolve({ killed, code, stdout, stderr, ...parsedResult(stdout) }));
   });
+}
+
+function parsedResult(stdout: string): { result?: InstallerRun['result'] } {
+  try {
+    return { result: JSON.parse(stdout.trim().split('\n').pop() ?? '') as InstallerRun['result'] };
+  } catch {
+    return {};
+  }
 }

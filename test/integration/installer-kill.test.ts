@@ -103,6 +103,44 @@ describe('containerd debian: a kill at any step', () => {
     await expectUserConfigBack();
   });
 
+  // SIGTERM (the Pod deleted or evicted, the Job past its deadline): the run stops at the next step
+  // that may stop, rolls back and says so, instead of leaving the next run to find out.
+  it.each(['step: fetch start', 'step: place-binary done', 'step: write-config done', 'step: restart start', 'step: restart done'])(
+    'install asked to stop (SIGTERM) at "%s": rolled back, the node as it was, and a Terminated result that says so',
+    async (line) => {
+      const stopped = await runInstallerKilledAt(installArgs(), line, {}, 'SIGTERM');
+      expect(stopped.killed, `the run ended before "${line}":\n${stopped.stderr}`).toBe(true);
+      expect(stopped.result, stopped.stderr).toMatchObject({ ok: false, code: 'Terminated', error: expect.stringMatching(/stopped by SIGTERM/) });
+      // 128 + SIGTERM, not the installer's own failure code 1: the Job's podFailurePolicy retries an evicted Pod.
+      expect(stopped.code).toBe(143);
+      expect(readFileSync(containerd.configPath, 'utf8')).toBe(userConfig);
+      expect(existsSync(path.join(installDir, '.lock'))).toBe(false);
+      await containerd.ready();
+      await expectOk(installArgs());
+      await expectOk(uninstallArgs());
+      await expectUserConfigBack();
+    },
+  );
+
+  it('uninstall asked to stop (SIGTERM) before its change is proven: rolled back to the installed shim, Terminated', async () => {
+    await expectOk(installArgs());
+    const installed = readFileSync(containerd.configPath, 'utf8');
+    const stopped = await runInstallerKilledAt(uninstallArgs(), 'step: restart start', {}, 'SIGTERM');
+    expect(stopped.result, stopped.stderr).toMatchObject({ ok: false, code: 'Terminated', error: expect.stringMatching(/Rolled back: .* is as it was/) });
+    expect(readFileSync(containerd.configPath, 'utf8')).toBe(installed);
+    await containerd.ready();
+    await expectOk(uninstallArgs());
+    await expectUserConfigBack();
+  });
+
+  it('asked to stop once the change is proven, the run finishes and records it', async () => {
+    const finished = await runInstallerKilledAt(installArgs(), 'step: record-state start', {}, 'SIGTERM');
+    expect(finished.result, finished.stderr).toMatchObject({ ok: true, action: 'install' });
+    expect(readFileSync(containerd.configPath, 'utf8')).toContain('# shimkeeper:begin probe ');
+    await expectOk(uninstallArgs());
+    await expectUserConfigBack();
+  });
+
   it('uninstall still restores the hand-written stanza when state.json is gone (the block knows its own undo)', async () => {
     await expectOk(installArgs());
     rmSync(path.join(installDir, 'state.json'));

@@ -190,7 +190,8 @@ export function installerJob(action: CreateJobAction, ctx: InstallerJobContext):
           // its arguments. Running it again would fail the same way: fail the Job now, with the
           // result of this one Pod, and let the planner decide when to try again.
           { action: 'FailJob', onExitCodes: { containerName: INSTALLER_CONTAINER, operator: 'In', values: [1, 2] } },
-          // Evicted or preempted: not the installer's fault, try again without counting it.
+          // Evicted or preempted: not the installer's fault, try again without counting it (a
+          // stopped installer rolls back and exits 128 + SIGTERM, installer/termination.ts).
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
         ],
       },
