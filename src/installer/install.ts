@@ -202,9 +202,19 @@ async function applyChange(run: InstallRun, planned: PlannedConfig, binary: Shim
   await changeConfig(run, planned);
   if (!planned.changed && !binary.placedNow && loadedNow !== false) return false;
   const started = Date.now();
-  const restarted = await step('restart', () => restartOntoChange(run, run.previous?.handler ?? null));
+  const restarted = await step('restart', () => restartOntoChange(run, handlerBefore(run, loadedNow)));
   run.timings['restartMs'] = Date.now() - started;
   return restarted;
+}
+
+/**
+ * The handler a rollback must find loaded again: the previous install's, unless containerd ran
+ * without it when this run looked (a drift repair after the stanza was removed by hand): undone,
+ * the node is as it was found, handler missing, and that is no failed rollback.
+ */
+function handlerBefore(run: InstallRun, loadedNow: boolean | null): string | null {
+  const previous = run.previous?.handler ?? null;
+  return previous === run.options.handler && loadedNow === false ? null : previous;
 }
 
 /** containerd answers and is ready; after a restart, the handler must be loaded too. Returns its version. */

@@ -6,9 +6,8 @@
 // at once), rolls back what it changed and reports `Terminated`, the node as it was. Once the
 // change is proven, it finishes instead: recording it is quicker and safer than undoing it.
 
-import { InstallerError } from './errors.ts';
-
 import { constants } from 'node:os';
+import { InstallerError } from './errors.ts';
 
 const stop = new AbortController();
 let stoppedBy: NodeJS.Signals | undefined;

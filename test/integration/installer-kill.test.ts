@@ -141,6 +141,30 @@ describe('containerd debian: a kill at any step', () => {
     await expectUserConfigBack();
   });
 
+  it('a drift repair that cannot prove the handler rolls back to the node as it found it: the failure, not RollbackFailed', async () => {
+    const install = await runInstaller(installArgs());
+    expect(install.code, install.stderr).toBe(0);
+    const installed = readFileSync(containerd.configPath, 'utf8');
+    // Drift: the managed block removed by hand (the hand-written stanza it replaced goes with it), containerd restarted on that.
+    const drifted = installed.replace(/# shimkeeper:begin probe[\s\S]*# shimkeeper:end probe\n/, '');
+    writeFileSync(containerd.configPath, drifted);
+    process.kill((await containerd.pid())!, 'SIGTERM');
+    await containerd.ready();
+    // ...and the installed binary no longer starts a sandbox.
+    const binary = install.result['binaryPath'] as string;
+    const working = readFileSync(binary);
+    writeFileSync(binary, '#!/bin/sh\nexit 1\n');
+    const repair = await runInstaller([...installArgs(), '--verify']);
+    expect(repair.result, repair.stderr).toMatchObject({ ok: false, code: 'ShimDoesNotStart', error: expect.stringMatching(/Rolled back: .* is as it was, containerd was restarted on it and is healthy/) });
+    expect(readFileSync(containerd.configPath, 'utf8')).toBe(drifted);
+    await containerd.ready();
+    // Back to the installed node, then to the user's.
+    writeFileSync(binary, working);
+    writeFileSync(containerd.configPath, installed);
+    await expectOk(uninstallArgs());
+    await expectUserConfigBack();
+  });
+
   it('uninstall still restores the hand-written stanza when state.json is gone (the block knows its own undo)', async () => {
     await expectOk(installArgs());
     rmSync(path.join(installDir, 'state.json'));

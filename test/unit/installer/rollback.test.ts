@@ -116,6 +116,18 @@ describe('install rolls back', () => {
     expect(JSON.parse(readFileSync(here(`${INSTALL_DIR}/state.json`), 'utf8')).shims.probe.revision).toBe(first.revision);
   });
 
+  it('a drift repair (the stanza removed by hand, containerd running without it) rolls back to that node, not to a handler it did not have', async () => {
+    writeHostConfig(ORIGINAL);
+    await install(options('install'), seamsFor(new ScriptedContainerd(configText)));
+    writeHostConfig(ORIGINAL); // the managed block removed by hand, and containerd restarted on that
+    const containerd = new ScriptedContainerd(configText, { unhealthy: (check) => check === 1 });
+    const error = await failure(install(options('install'), seamsFor(containerd)));
+    expect(error.code).toBe('ContainerdUnhealthy');
+    expect(error.message).toMatch(/Rolled back: .* is as it was, containerd was restarted on it and is healthy/);
+    expect(configText()).toBe(ORIGINAL);
+    expect(containerd.healthChecks).toEqual(['probe', null]);
+  });
+
   it('containerd unhealthy even on the restored config: RollbackFailed, config restored, the node needs attention', async () => {
     writeHostConfig(ORIGINAL);
     const containerd = new ScriptedContainerd(configText, { unhealthy: () => true });

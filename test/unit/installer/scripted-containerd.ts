@@ -3,7 +3,8 @@ import type { ContainerdControl } from '../../../src/installer/containerd/contro
 import { InstallerError } from '../../../src/installer/errors.ts';
 
 // A containerd for install/uninstall tests without a real one: records the config it was
-// restarted on (read through `configText`) and fails health checks as scripted.
+// restarted on (read through `configText`), has loaded the handlers of the config it last started
+// on (the one on disk when it was made, until a restart) and fails health checks as scripted.
 
 /** A containerd whose health checks fail as scripted (by check number, from 1). */
 export class ScriptedContainerd implements ContainerdControl {
@@ -14,15 +15,18 @@ export class ScriptedContainerd implements ContainerdControl {
   private readonly onRestart: (restart: number) => void;
 
   private readonly configText: () => string | null;
+  private startedOn: string | null;
 
   constructor(configText: () => string | null, script: { unhealthy?: (check: number) => boolean; onRestart?: (restart: number) => void } = {}) {
     this.configText = configText;
+    this.startedOn = configText();
     this.unhealthy = script.unhealthy ?? (() => false);
     this.onRestart = script.onRestart ?? (() => {});
   }
 
   async restart(): Promise<boolean> {
-    this.restartedOn.push(this.configText());
+    this.startedOn = this.configText();
+    this.restartedOn.push(this.startedOn);
     this.onRestart(this.restartedOn.length);
     return true;
   }
@@ -34,7 +38,8 @@ export class ScriptedContainerd implements ContainerdControl {
   }
 
   async look(handler: string) {
-    return { version: '1.7.0-test', handlerLoaded: handler !== '' && this.restartedOn.length > 0 };
+    const loaded = handler !== '' && [`runtimes.${handler}]`, `runtimes."${handler}"]`].some((table) => this.startedOn?.includes(table));
+    return { version: '1.7.0-test', handlerLoaded: loaded };
   }
 
   async verify(): Promise<Verification> {
