@@ -8,6 +8,8 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** Whether `level` is written: a caller skips working out what would not be. */
+  enabled(level: Level): boolean;
   child(fields: Record<string, unknown>): Logger;
 }
 
@@ -24,6 +26,7 @@ export function createLogger(options: { level?: Level; base?: Record<string, unk
     info: (msg, fields) => emit('info', msg, fields),
     warn: (msg, fields) => emit('warn', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
+    enabled: (level) => ORDER[level] >= threshold,
     child: (fields) => createLogger({ ...options, base: { ...base, ...fields } }),
   };
 }

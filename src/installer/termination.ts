@@ -12,7 +12,7 @@ import { InstallerError } from './errors.ts';
 const stop = new AbortController();
 let stoppedBy: NodeJS.Signals | undefined;
 
-/** Aborted once the process is asked to stop; its reason is the Terminated error to report. */
+/** Aborted once the process is asked to stop (a download listens to it, fetch.ts). */
 export const termination: AbortSignal = stop.signal;
 
 /**
@@ -25,15 +25,15 @@ export function terminationExitCode(): number | undefined {
 }
 
 export function requestTermination(signal: NodeJS.Signals): void {
-  if (stop.signal.aborted) return;
+  if (stoppedBy) return;
   stoppedBy = signal;
-  stop.abort(new InstallerError('Terminated', `the installer was stopped by ${signal} (its Pod deleted or evicted, or its Job past its deadline)`));
+  stop.abort(new Error(`stopped by ${signal}`));
 }
 
 /** The Terminated error naming where the run stopped, once a stop was asked for. */
 export function terminated(where: string): InstallerError | undefined {
-  if (!stop.signal.aborted) return undefined;
-  return new InstallerError('Terminated', `${(stop.signal.reason as InstallerError).message} ${where}`);
+  if (!stoppedBy) return undefined;
+  return new InstallerError('Terminated', `the installer was stopped by ${stoppedBy} (its Pod deleted or evicted, or its Job past its deadline) ${where}`);
 }
 
 export function throwIfTerminated(where: string): void {

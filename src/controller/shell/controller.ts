@@ -141,7 +141,7 @@ export class ShimController {
         hold = reconcileHold(outcome);
         this.queue.forget(key);
         metrics.observeReconcile(outcome.requeued ? 'requeue_after' : 'success', seconds());
-        log.debug('reconciled', { shim: key, ms: Math.round(seconds() * 1000), ...debugFields(outcome), holdMs: Math.round(hold) });
+        if (log.enabled('debug')) log.debug('reconciled', { shim: key, ms: Math.round(seconds() * 1000), ...debugFields(outcome), holdMs: Math.round(hold) });
       } catch (error) {
         const retryIn = this.queue.addRateLimited(key);
         metrics.observeReconcile(apiStatus(error) === 409 ? 'conflict' : 'error', seconds());
@@ -202,7 +202,7 @@ export class ShimController {
       this.expectations.expect(name, writes);
     }
     if (result.requeueAfterMs !== undefined) this.queue.addAfter(name, result.requeueAfterMs);
-    return { planningMs, nodesPlanned: input.nodes.length, typicalJobMs: typicalJobMs(input.jobs), requeued: result.requeueAfterMs !== undefined, actions: actionCounts(result) };
+    return { planningMs, nodesPlanned: input.nodes.length, typicalJobMs: typicalJobMs(input.jobs), requeued: result.requeueAfterMs !== undefined, ...(log.enabled('debug') ? { actions: actionCounts(result) } : {}) };
   }
 
   /** The Shim's identity, bound once for the reconcile: its owner reference goes on its Jobs and RuntimeClass. */
