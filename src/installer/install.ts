@@ -17,6 +17,7 @@ import { checkOtherShims } from './containerd/handler-owner.ts';
 import { forgetRevisionDirs, readHostState, recordedRevisionDirs, recordRevisionDir, stateFilePath, writeHostState, type HostState, type InstalledShim } from './host-state.ts';
 import { collectOldRevisions, isExecutableFile, placeBinary, revisionDir } from './install-binary.ts';
 import { step } from './steps.ts';
+import { throwIfTerminated } from './termination.ts';
 import { changeConfig, containerdFor, restartOntoChange, type InstallerSeams, type NodeRun } from './node-change.ts';
 import type { InstallerOptions } from './options.ts';
 import { shimReportedVersion } from './shim-version.ts';
@@ -220,7 +221,7 @@ function handlerBefore(run: InstallRun, loadedNow: boolean | null): string | nul
 /** containerd answers and is ready; after a restart, the handler must be loaded too. Returns its version. */
 async function checkHealth(run: InstallRun, restarted: boolean): Promise<string> {
   const started = Date.now();
-  const health = await run.containerd.waitHealthy(restarted ? run.options.handler : null);
+  const health = await run.containerd.waitHealthy(restarted ? run.options.handler : null, throwIfTerminated);
   run.timings['healthMs'] = Date.now() - started;
   return health.version;
 }

@@ -2,9 +2,10 @@
 // the Pod evicted, the Job past its activeDeadlineSeconds) and SIGKILL after the grace period (30 s
 // by default). Killed mid-step, a run leaves the node for the next run to converge from (tested at
 // every step: installer-kill.test.ts) and the controller learns only that the Pod ended without a
-// result. Asked to stop, the run stops at the next step that may stop (steps.ts; a download stops
-// at once), rolls back what it changed and reports `Terminated`, the node as it was. Once the
-// change is proven, it finishes instead: recording it is quicker and safer than undoing it.
+// result. Asked to stop, the run stops at the next step that may stop (steps.ts; a download, a
+// wait for the node lock or for containerd to come back stop at once), rolls back what it changed
+// and reports `Terminated`, the node as it was. Once the change is proven, it finishes instead:
+// recording it is quicker and safer than undoing it.
 
 import { constants } from 'node:os';
 import { InstallerError } from './errors.ts';

@@ -9,6 +9,7 @@ import { collectOldRevisions } from './install-binary.ts';
 import { changeConfig, containerdFor, restartOntoChange, type InstallerSeams, type NodeRun } from './node-change.ts';
 import type { InstallerOptions } from './options.ts';
 import { step } from './steps.ts';
+import { throwIfTerminated } from './termination.ts';
 import { UndoStack } from './undo.ts';
 
 // uninstall: (lock) prepare → take the stanza out, putting back whatever it replaced → restart
@@ -78,7 +79,7 @@ async function changeNode(run: UninstallRun): Promise<{ restarted: boolean; cont
     await changeConfig(run, run.planned);
     restarted = await step('restart', () => restartOntoChange(run, run.installed?.handler ?? null));
   }
-  const health = await step('health', () => run.containerd.waitHealthy(null));
+  const health = await step('health', () => run.containerd.waitHealthy(null, throwIfTerminated));
   return { restarted, containerdVersion: health.version };
 }
 

@@ -9,7 +9,7 @@ import { startArtifactServer, type ArtifactServer } from '../../local-cluster/ar
 import { sha256, shimArchive, shimBinary, tarGz } from '../../local-cluster/artifacts.ts';
 import { startContainerd, type TestContainerd } from '../harness/containerd.ts';
 import { containerdMatrix, DEBIAN_CONTAINERD, type ContainerdRelease } from '../harness/containerd-releases.ts';
-import { runInstaller } from '../harness/run-installer.ts';
+import { runInstaller, runInstallerKilledAt } from '../harness/run-installer.ts';
 
 // Every bad input and fault leaves the node as it was (config bytes, binaries, state, and the
 // same containerd process) and says what went wrong in words a user can act on.
@@ -165,6 +165,19 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
         await expectRefused(args({ extra: ['--lock-wait', '1'] }), 'LockBusy', /another shimkeeper installer holds/);
       });
     });
+
+    it('asked to stop (SIGTERM) while another installer holds the node lock: stops waiting at once, nothing changed', async () => {
+      const pidBefore = await containerd.pid();
+      await withHostLock(new Host('/'), installDir, { waitMs: 1000 }, async () => {
+        // Waiting its full --lock-wait would end in LockBusy, a minute later, and past a kubelet's grace period.
+        const stopped = await runInstallerKilledAt(args({ extra: ['--lock-wait', '60'] }), 'step: detect done', {}, 'SIGTERM');
+        expect(stopped.result, stopped.stderr).toMatchObject({ ok: false, code: 'Terminated', error: expect.stringMatching(/stopped by SIGTERM .* while waiting for another shimkeeper installer to release .*\.lock; nothing was changed/) });
+        expect(stopped.code).toBe(143);
+      });
+      expect(readFileSync(containerd.configPath, 'utf8')).toBe(originalConfig);
+      expect(await containerd.pid()).toBe(pidBefore);
+      expect(existsSync(path.join(installDir, 'state.json'))).toBe(false);
+    });
   });
 
   describe('containerd does not come back', () => {
@@ -177,6 +190,19 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
       expect(readFileSync(containerd.configPath, 'utf8')).toBe(originalConfig);
       await containerd.ready();
       expect(await containerd.pid()).not.toBe(pidBefore);
+      expect(existsSync(path.join(installDir, 'shims', 'probe'))).toBe(false);
+      expect(existsSync(path.join(installDir, 'state.json'))).toBe(false);
+    });
+
+    it('asked to stop (SIGTERM) while waiting for it: stops waiting, rolls back, containerd healthy on the old config, Terminated', async () => {
+      // Waiting the full --health-timeout would end in ContainerdUnhealthy a minute later, after a
+      // kubelet's grace period (30 s) had killed the run before its rollback.
+      const stopped = await runInstallerKilledAt(args({ extra: ['--runtime-option', `ConfigPath=/etc/${REFUSE_MARKER}.toml`, '--health-timeout', '60'] }), 'step: health start', {}, 'SIGTERM');
+      expect(stopped.result, stopped.stderr).toMatchObject({ ok: false, code: 'Terminated' });
+      expect(stopped.result?.['error']).toMatch(/stopped by SIGTERM .* while waiting for containerd at .* to come back .*Rolled back: .* is as it was, containerd was restarted on it and is healthy/);
+      expect(stopped.code).toBe(143);
+      expect(readFileSync(containerd.configPath, 'utf8')).toBe(originalConfig);
+      await containerd.ready();
       expect(existsSync(path.join(installDir, 'shims', 'probe'))).toBe(false);
       expect(existsSync(path.join(installDir, 'state.json'))).toBe(false);
     });

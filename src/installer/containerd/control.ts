@@ -11,8 +11,11 @@ import { verifyHandler, type HandlerExpectation } from './verify.ts';
 export interface ContainerdControl {
   /** Restarts containerd so it loads its config as it is now. False when nothing was restarted (`--restart none`, k0s). */
   restart(): Promise<boolean>;
-  /** Waits until containerd answers CRI, is ready and, when a handler is named, has it loaded. */
-  waitHealthy(handler: string | null): Promise<ContainerdHealth>;
+  /**
+   * Waits until containerd answers CRI, is ready and, when a handler is named, has it loaded;
+   * `stopIfAsked` (health.ts) may end the wait early. A rollback's wait passes none: it finishes.
+   */
+  waitHealthy(handler: string | null, stopIfAsked?: (where: string) => void): Promise<ContainerdHealth>;
   /** One look, no waiting: containerd's version and whether it has the handler; null when it does not answer. */
   look(handler: string): Promise<ContainerdHealth | null>;
   /** Proves the handler works: its loaded runtime is the expected one and a pod sandbox starts through it. */
@@ -33,8 +36,8 @@ export function controlContainerd(host: Host, target: ContainerdTarget, options:
       const outcome = await restartContainerd({ strategy: options.restart, host, target, procRoot: options.procRoot });
       return outcome.method !== 'none';
     },
-    async waitHealthy(handler) {
-      return waitForContainerd({ socketPathHere: await socketPathHere(), handler, timeoutMs: options.healthTimeoutMs });
+    async waitHealthy(handler, stopIfAsked) {
+      return waitForContainerd({ socketPathHere: await socketPathHere(), handler, timeoutMs: options.healthTimeoutMs, stopIfAsked });
     },
     async look(handler) {
       return waitForContainerd({ socketPathHere: await socketPathHere(), handler, timeoutMs: 0 }).catch(() => null);

@@ -11,6 +11,12 @@ export interface HealthExpectation {
   /** The handler that must be loaded; null when only readiness matters. */
   handler: string | null;
   timeoutMs: number;
+  /**
+   * Called before each try; throws to stop waiting (the installer asked to stop, termination.ts):
+   * a containerd that does not come back would otherwise hold the run past the kubelet's grace
+   * period, which then kills it before it could roll back.
+   */
+  stopIfAsked?: ((where: string) => void) | undefined;
 }
 
 export interface ContainerdHealth {
@@ -22,6 +28,7 @@ export async function waitForContainerd(expectation: HealthExpectation): Promise
   const deadline = Date.now() + expectation.timeoutMs;
   let lastProblem = 'no answer yet';
   for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt += 1) {
+    expectation.stopIfAsked?.(`while waiting for containerd at ${expectation.socketPathHere} to come back (${lastProblem})`);
     const client = new CriClient(expectation.socketPathHere);
     try {
       const version = await client.version(2_000);
