@@ -199,6 +199,12 @@ export interface Verification {
   reason?: string;
   /** Time to start, check and remove the sandbox. */
   ms: number;
+  /**
+   * When the sandbox that proved the handler was asked for (ISO 8601, the node's clock, as the
+   * kubelet's Events are): a sandbox failure the kubelet reports after it means the node broke
+   * since (the controller's drift signal). Set when `sandbox` is `started`.
+   */
+  provenAt?: string;
 }
 
 /** What `status` reports (run by people on a node; no Job runs it). */

@@ -65,11 +65,16 @@ describe.each(containerdMatrix())('containerd $name', (release: ContainerdReleas
 
     it('installs: downloads, verifies, configures, restarts containerd, and the handler is loaded', async () => {
       const pidBefore = await containerd.pid();
+      const before = Date.now();
       const run = await runInstaller(installArgs('probe-1.tar.gz', sha256(rev1), '1.0.0'));
       expect(run.code, run.stderr).toBe(0);
       expect(run.result).toMatchObject({ ok: true, action: 'install', shim: 'probe', handler: 'probe', version: '1.0.0', sha256: sha256(rev1), restarted: true, changed: true, configPath: containerd.configPath });
       expect(run.result['containerdVersion']).toMatch(release.name === 'debian' ? /^1\.6\./ : new RegExp(`^v?${release.name.replaceAll('.', '\\.')}`));
       expect(run.result['verification']).toMatchObject({ sandbox: 'started' });
+      // When the proving sandbox was asked for: after the run began, before it reported.
+      const provenAt = Date.parse((run.result['verification'] as { provenAt: string }).provenAt);
+      expect(provenAt).toBeGreaterThanOrEqual(before);
+      expect(provenAt).toBeLessThanOrEqual(Date.now());
       expect(run.result['timings']).toHaveProperty('verifyMs');
       // The installed binary tells its own version (`-v`): the release's runc shim here.
       expect(run.result['shimVersion']).toMatch(/\d+\.\d+\.\d+/);

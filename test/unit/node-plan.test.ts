@@ -33,6 +33,17 @@ describe('an install the installer verified', () => {
     expect(outcome.record?.message).toBeUndefined();
   });
 
+  it.each([
+    ['when the sandbox proved it, on the node\'s clock', { sandbox: 'started', ms: 150, provenAt: '2026-01-01T00:00:00.250Z' }, '2026-01-01T00:00:00.250Z'],
+    ['not later than the Job completed (a node clock ahead)', { sandbox: 'started', ms: 150, provenAt: '2026-01-01T00:00:09Z' }, '2026-01-01T00:00:01Z'],
+    ['when the Job completed if the proof time is unreadable', { sandbox: 'started', ms: 150, provenAt: 'yesterday-ish' }, '2026-01-01T00:00:01Z'],
+    ['when the Job completed if no sandbox proved it', { sandbox: 'skipped', reason: 'no sandbox image', ms: 3, provenAt: '2026-01-01T00:00:00.250Z' }, '2026-01-01T00:00:01Z'],
+    ['when the Job completed if the installer says nothing of a proof (an older installer)', undefined, '2026-01-01T00:00:01Z'],
+  ] as const)('records the node installed %s', (_case, verification, time) => {
+    const outcome = finishedJobOutcome({ ...installJob({ ...success, ...(verification ? { verification } : {}) }), finishedAt: '2026-01-01T00:00:01Z' }, null, '2026-01-01T00:00:05Z');
+    expect(outcome.record).toMatchObject({ state: 'installed', time });
+  });
+
   it('says on the node and in the Event when no sandbox proved it, without secrets', () => {
     const reason = 'containerd could not get its sandbox image: failed to pull https://user:pw@mirror.example.com/pause?token=abc';
     const outcome = finishedJobOutcome(installJob({ ...success, verification: { sandbox: 'skipped', reason, ms: 3 } }), null, '2026-01-01T00:00:01Z');

@@ -36,6 +36,8 @@ describe('drift', () => {
     expect(condition(cluster, 'Degraded')).toMatchObject({ status: 'True', reason: 'DriftSuspected', message: expect.stringMatching(reason) });
     const job = ofType(actions, 'createJob')[0]!;
     expect(job).toMatchObject({ action: 'install', verify: true, revision: cluster.record('node-a')!.revision });
+    // The repair takes a few seconds (failures in the second of the proof count, drift.ts).
+    cluster.advance(5_000);
     cluster.finishJob(job.jobName);
     cluster.step();
     expect(cluster.ready('node-a')).toBe(true);
@@ -90,6 +92,26 @@ describe('drift', () => {
     cluster.advance(120_000);
     expect(ofType(cluster.step().actions, 'createJob')).toEqual([]);
     expect(cluster.ready('node-a')).toBe(true);
+  });
+
+  it('a sandbox failure after the installer proved the handler is drift, even before its Job completed', () => {
+    const cluster = new FakeCluster(makeShim(), [makeNode('node-a', { bootID: 'boot-1' })]);
+    const job = ofType(cluster.step().actions, 'createJob')[0]!;
+    cluster.advance(10_500);
+    // The installer's sandbox proved the handler 2.4 s before the Job completed; the node broke 0.3 s
+    // after the proof, and the kubelet's Event says so in whole seconds.
+    const provenAt = new Date(cluster.now.getTime() - 2_400);
+    cluster.finishJob(job.jobName);
+    const result = cluster.jobs.get(job.jobName)!.result as { verification?: unknown };
+    result.verification = { sandbox: 'started', ms: 900, provenAt: provenAt.toISOString() };
+    cluster.step();
+    expect(cluster.record('node-a')).toMatchObject({ state: 'installed', time: provenAt.toISOString() });
+    expect(cluster.ready('node-a')).toBe(true);
+    const brokeAt = new Date(Math.floor((provenAt.getTime() + 300) / 1000) * 1000);
+    cluster.nodes.get('node-a')!.sandboxFailures = [{ time: brokeAt.toISOString(), message: 'failed to get sandbox runtime: no runtime for "spin" is configured' }];
+    expect(ofType(cluster.step().actions, 'createJob')).toHaveLength(1);
+    expect(cluster.ready('node-a')).toBe(false);
+    expect(cluster.events.find((e) => e.reason === 'DriftSuspected')?.message).toMatch(/no runtime for "spin"/);
   });
 
   it('repairs go through the rollout budget: at most maxUpdate suspected nodes at once', () => {

@@ -7,8 +7,9 @@
 // - the node rebooted (its boot ID changed): an OS whose /etc or /opt does not persist loses both;
 // - its container runtime changed: a containerd package upgrade may replace config.toml (what the
 //   kubelet reports while containerd restarts, `containerd://Unknown`, is no change);
-// - the kubelet reported a pod sandbox it could not create through this Shim's handler after the
-//   node was last proven (FailedCreatePodSandBox naming the handler or the shim's binary).
+// - the kubelet reported a pod sandbox it could not create through this Shim's handler since the
+//   node was last proven (FailedCreatePodSandBox naming the handler or the shim's binary; the
+//   installer reports when its sandbox proved the handler, node-plan.ts).
 // Re-check without suspicion (the label stays): the Shim's version changed while the revision did
 // not (the node then reports the version it really runs), and a periodic re-verification.
 
@@ -60,8 +61,8 @@ function suspicion(ctx: PassContext, node: ObservedNode, record: NodeShimRecord)
   const reported = knownRuntime(node.containerRuntimeVersion);
   if (recorded && reported && reported !== recorded) return `the container runtime on node ${node.name} changed from ${recorded} to ${reported}`;
   if (!node.sandboxFailures?.length) return undefined;
-  const since = recordTime(record);
-  const failure = node.sandboxFailures.find((f) => Date.parse(f.time) > since && sandboxFailureConcerns(f.message, ctx.shim));
+  const since = failuresCountFrom(record);
+  const failure = node.sandboxFailures.find((f) => Date.parse(f.time) >= since && sandboxFailureConcerns(f.message, ctx.shim));
   return failure ? `a pod sandbox could not be created on node ${node.name}: ${failure.message}` : undefined;
 }
 
@@ -79,6 +80,12 @@ export function sandboxFailureConcerns(message: string, shim: Pick<Shim, 'metada
  * node, whose records are shared between passes (node-status.ts): each is read once.
  */
 const recordTime = memoizeByObject((record: NodeShimRecord) => Date.parse(record.time));
+
+/**
+ * The kubelet's Events carry whole seconds: a failure in the second the node was proven may have
+ * come after the proof, and counts (at worst the node is proven once more).
+ */
+const failuresCountFrom = memoizeByObject((record: NodeShimRecord) => Math.floor(Date.parse(record.time) / 1000) * 1000);
 
 /**
  * Between 0.75 and 1, fixed per node: nodes installed in one rollout are re-verified over a quarter

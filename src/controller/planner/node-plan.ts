@@ -130,7 +130,7 @@ export function finishedJobOutcome(job: ObservedJob, previous: NodeShimRecord | 
         handler: result.handler,
         shimVersion: result.shimVersion,
         message: verificationNote(result.verification),
-        time,
+        time: provenTime(result.verification, time),
       }),
       summary: { eventType: 'Normal', reason: 'Installed', what: `installed revision ${job.revision}${version}` },
       ...(result.verification?.sandbox === 'skipped'
@@ -233,6 +233,20 @@ export function desiredReady(target: boolean, current: NodeShimRecord | null, re
   if (current.state === 'installing') return readyBefore && Boolean(current.workingRevision);
   if (current.state === 'failed' && current.workingRevision) return readyBefore;
   return false;
+}
+
+/**
+ * An installed node's record time: when its handler was proven, which drift compares the kubelet's
+ * sandbox failures with (drift.ts). The Job completes a second or two after the proof; a failure
+ * in between would otherwise pass for one from before it. The installer reports the time on the
+ * node's clock, as the kubelet's Events are; it never moves the record later than the Job's
+ * completion, nor is an unreadable time taken.
+ */
+function provenTime(verification: Verification | undefined, finished: string): string {
+  const proven = verification?.sandbox === 'started' && typeof verification.provenAt === 'string' ? Date.parse(verification.provenAt) : NaN;
+  if (Number.isNaN(proven)) return finished;
+  const finishedMs = Date.parse(finished);
+  return Number.isNaN(finishedMs) || proven < finishedMs ? new Date(proven).toISOString() : finished;
 }
 
 /** Said on the node and in the Event when the installer could not prove the handler with a sandbox. */

@@ -40,8 +40,9 @@ export async function verifyHandler(expected: HandlerExpectation, options: Verif
   try {
     checkLoadedRuntime(await loadedRuntime(cri, expected.handler), expected);
     await removeLeftoverSandboxes(cri, expected.handler);
+    const provenAt = new Date().toISOString();
     const skipped = await startSandbox(cri, expected, options);
-    return { ...(skipped === null ? { sandbox: 'started' } : { sandbox: 'skipped', reason: skipped }), ms: Date.now() - started };
+    return { ...(skipped === null ? { sandbox: 'started', provenAt } : { sandbox: 'skipped', reason: skipped }), ms: Date.now() - started };
   } finally {
     cri.close();
   }
