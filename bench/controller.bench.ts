@@ -65,7 +65,6 @@ const CLEANUP_WINDOW_MS = Number(process.env['BENCH_CLEANUP_SECONDS'] ?? 120) * 
 const AUDIT = process.env['BENCH_AUDIT'] !== '0';
 const CPU_PROF = process.env['BENCH_CPU_PROF'] === '1';
 const KEEP = process.env['BENCH_KEEP'] === '1';
-/** Extra Node options for the controller process only, e.g. --max-old-space-size=192. */
 /** The controller's Node options: BENCH_CONTROLLER_NODE_OPTIONS, else the Deployment's own (manifests/deployment.yaml). */
 const CONTROLLER_NODE_OPTIONS = process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ?? deploymentEnv('NODE_OPTIONS');
 /** The Deployment's glibc setting, which its memory figures depend on. */
