@@ -61,7 +61,9 @@ function suspicion(ctx: PassContext, node: ObservedNode, record: NodeShimRecord)
   const reported = knownRuntime(node.containerRuntimeVersion);
   if (recorded && reported && reported !== recorded) return `the container runtime on node ${node.name} changed from ${recorded} to ${reported}`;
   if (!node.sandboxFailures?.length) return undefined;
-  const since = failuresCountFrom(record);
+  // The kubelet's Events carry whole seconds: a failure in the second the node was proven may have
+  // come after the proof, and counts (at worst the node is proven once more).
+  const since = Math.floor(recordTime(record) / 1000) * 1000;
   const failure = node.sandboxFailures.find((f) => Date.parse(f.time) >= since && sandboxFailureConcerns(f.message, ctx.shim));
   return failure ? `a pod sandbox could not be created on node ${node.name}: ${failure.message}` : undefined;
 }
@@ -80,12 +82,6 @@ export function sandboxFailureConcerns(message: string, shim: Pick<Shim, 'metada
  * node, whose records are shared between passes (node-status.ts): each is read once.
  */
 const recordTime = memoizeByObject((record: NodeShimRecord) => Date.parse(record.time));
-
-/**
- * The kubelet's Events carry whole seconds: a failure in the second the node was proven may have
- * come after the proof, and counts (at worst the node is proven once more).
- */
-const failuresCountFrom = memoizeByObject((record: NodeShimRecord) => Math.floor(Date.parse(record.time) / 1000) * 1000);
 
 /**
  * Between 0.75 and 1, fixed per node: nodes installed in one rollout are re-verified over a quarter
